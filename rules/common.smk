@@ -1,10 +1,13 @@
 """Config loading, validation and path helpers. No stage logic lives here."""
 
+import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from microbiome_lm.config import validate_config
 from microbiome_lm.data import layout
-
 
 config.update(validate_config(config))
 
@@ -34,3 +37,56 @@ RAW_FILES = {
     "agp_metadata": config["data"]["host_metadata"]["files"],
     "cohorts": config["data"]["cohorts"]["files"],
 }
+
+
+# Every rule runs the package from this checkout, in whatever environment (venv or --sdm conda).
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir) / 'workflow_scripts'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
+
+
+def config_json(*sections):
+    """The config sections a rule depends on, as JSON for --config-json (a change reruns only that rule)."""
+    return json.dumps({s: config[s] for s in sections}, sort_keys=True)
+
+
+# Zip archives to extract, with the raw group each comes from.
+ARCHIVES = {
+    "microbiomedata.zip": "dryad",
+    "pretrainedmodels.zip": "dryad",
+    "ensemble.zip": "dryad",
+    "property_pathway_correlations.zip": "zenodo",
+}
+FILE_SERVER = {
+    "agp_metadata": config["data"]["host_metadata"]["base_url"],
+    "cohorts": config["data"]["cohorts"]["base_url"],
+}
+if SOURCE == "toy":
+    RAW_SOURCE_DIR = f"{OUT}/toy_mirror"
+elif SOURCE == "local":
+    if not config["data"]["local_dir"]:
+        raise ValueError(
+            "config key 'data.local_dir' must be set when data.source is 'local'"
+        )
+    RAW_SOURCE_DIR = config["data"]["local_dir"]
+
+
+def sha256_flag(name):
+    """--sha256 HEX when config data.sha256 pins this file, else nothing."""
+    pin = config["data"]["sha256"].get(name)
+    return f"--sha256 {pin}" if pin else ""
+
+
+def retry_flags():
+    d = config["data"]["download"]
+    return f"--retries {d['retries']} --backoff {d['backoff_seconds']} --timeout {d['timeout_seconds']}"
+
+
+def optional_flag(flag, value):
+    return f"{flag} {value}" if value is not None else ""
+
+
+def extraction_root(archive):
+    """Params function: the folder an archive is extracted into, derived from its first output."""
+    depth = len(Path(layout.zip_members(archive)[0]).parts)
+    return lambda wildcards, output: Path(output[0]).parents[depth - 1]

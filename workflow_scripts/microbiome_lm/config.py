@@ -120,3 +120,37 @@ def get(config: Mapping, dotted: str) -> Any:
             raise KeyError(f"config key '{dotted}' is missing")
         node = node[part]
     return node
+
+
+def add_config_arguments(parser) -> None:
+    """The config flags every CLI command shares: files, a JSON overlay (used by the rules), single keys."""
+    parser.add_argument("--configfile", action="append", default=[], metavar="YAML",
+                        help="config file(s); later ones win; schema defaults fill the rest")
+    parser.add_argument("--config-json", default=None, metavar="JSON",
+                        help="config overlay as a JSON object (what the Snakemake rules pass)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_keys",
+                        help="override one key, e.g. --set pretrain.generator.epochs=3 (value parsed as YAML)")
+
+
+def config_from_args(args) -> dict:
+    """Build the validated config from :func:`add_config_arguments` flags."""
+    import json
+
+    overrides: dict = {}
+    if args.config_json:
+        try:
+            overrides = json.loads(args.config_json)
+        except json.JSONDecodeError as err:
+            raise ConfigError("--config-json", f"not valid JSON: {err}") from err
+    for item in args.set_keys:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", f"expected KEY=VALUE, got {item!r}")
+        node = {}
+        cursor = node
+        parts = key.split(".")
+        for part in parts[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[parts[-1]] = yaml.safe_load(value)
+        overrides = deep_merge(overrides, node)
+    return load_config(*args.configfile, overrides=overrides)

@@ -82,12 +82,16 @@ PRETRAINED_CHECKPOINTS = tuple(f"5head5layer_epoch{e}_disc" for e in PRETRAINED_
 ENSEMBLE_CHECKPOINTS = tuple(f"run{k}_epoch0_disc" for k in range(1, 11))
 CHECKPOINT_FILES = ("config.json", "pytorch_model.bin")
 
-# Members of the Zenodo pathway zip the pathway stage reads (toy mirror writes the txt form).
-PATHWAY_TABLE_MEMBER = "property_pathway_correlations/metabolic_pathways/data/pathways/filtered_otu_pathway_table.txt"
+# Zips whose entries all sit under one top-level folder; extraction strips it, so the
+# members below are the paths as extracted (the toy mirror writes them under this folder).
+ARCHIVE_TOP_FOLDER = {"property_pathway_correlations.zip": "property_pathway_correlations"}
+
+# Member of the Zenodo pathway zip the pathway stage reads (the toy mirror writes the txt form).
+PATHWAY_TABLE_MEMBER = "metabolic_pathways/data/pathways/filtered_otu_pathway_table.txt"
 
 
 def zip_members(archive: str) -> tuple[str, ...]:
-    """Every file member of a published zip, as extracted (directories implied)."""
+    """Every file member of a published zip, as extracted (top folder stripped, directories implied)."""
     if archive == "microbiomedata.zip":
         return MICROBIOMEDATA_MEMBERS
     if archive == "pretrainedmodels.zip":

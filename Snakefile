@@ -1,0 +1,22 @@
+"""Microbiome language models (Pope et al., PLOS Comp Biol 2025) as one workflow.
+
+    snakemake --cores 2                               # the paper, data from Dryad
+    snakemake --cores 2 --configfile config/toy.yaml  # the embedded toy data
+
+Each stage is one file in rules/; each rule is a thin call of the `microbiome_lm` package.
+"""
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/download.smk"
+include: "rules/hosts.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.data.input,
+        [host_pickle(task["host_key"]) for task in config["tasks"].values()],
