@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "microbiome_lm.data.toy",
     "microbiome_lm.data.fetch",
     "microbiome_lm.data.extract",
+    "microbiome_lm.data.mock_server",
     "microbiome_lm.data.validate",
     "microbiome_lm.data.hosts",
     "microbiome_lm.train.pretrain",

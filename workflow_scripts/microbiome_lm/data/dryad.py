@@ -10,6 +10,7 @@ fetched one by one because Dryad does not offer the whole-dataset zip for large 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from urllib.parse import quote, urljoin
 
@@ -45,6 +46,10 @@ class DryadClient:
                  session: requests.Session | None = None):
         self.api_url = api_url.rstrip("/") + "/"
         self.doi = normalize_doi(doi)
+        token = (token or "").strip()
+        if token and not re.fullmatch(r"[\x21-\x7e]+", token):  # never echo it: it is a secret
+            raise InputError(f"${token_env or 'token'}",
+                             "the token holds spaces or characters a bearer token cannot hold")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = dict(retries=retries, backoff_seconds=backoff_seconds, timeout_seconds=timeout_seconds,
                           token_env=token_env)
@@ -106,19 +111,18 @@ class DryadClient:
     def files(self) -> dict[str, RemoteFile]:
         """Files of the latest version by name, with size, digest and absolute download URL."""
         if self._files is None:
-            version = self.latest_version_id()
-            files = {}
-            for entry in self._pages(f"versions/{version}/files", "stash:files"):
-                if entry.get("status") == "deleted" or not entry.get("path"):
-                    continue
-                file_id = (_href(entry, "self") or "").rstrip("/").rsplit("/", 1)[-1] or None
-                href = (_href(entry, "stash:download") or _href(entry, "stash:file-download")
-                        or f"files/{file_id}/download")
-                digest = (entry["digestType"], entry["digest"]) if entry.get("digest") and entry.get("digestType") else None
-                files[entry["path"]] = RemoteFile(name=entry["path"], url=self._url(href), size=entry.get("size"),
-                                                  digest=digest, file_id=file_id)
-            self._files = files
+            entries = self._pages(f"versions/{self.latest_version_id()}/files", "stash:files")
+            self._files = {e["path"]: self._remote(e) for e in entries
+                           if e.get("path") and e.get("status") != "deleted"}
         return self._files
+
+    def _remote(self, entry: dict) -> RemoteFile:
+        """One ``stash:files`` entry; the download link falls back to ``/files/{id}/download``."""
+        file_id = (_href(entry, "self") or "").rstrip("/").rsplit("/", 1)[-1] or None
+        href = _href(entry, "stash:download") or _href(entry, "stash:file-download") or f"files/{file_id}/download"
+        digest = (entry["digestType"], entry["digest"]) if entry.get("digest") and entry.get("digestType") else None
+        return RemoteFile(name=entry["path"], url=self._url(href), size=entry.get("size"), digest=digest,
+                          file_id=file_id)
 
     def file(self, name: str) -> RemoteFile:
         files = self.files()

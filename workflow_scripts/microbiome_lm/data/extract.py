@@ -12,7 +12,6 @@ found, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import shutil

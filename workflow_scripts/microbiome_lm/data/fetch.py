@@ -46,7 +46,7 @@ def fetch_url(url: str, out: str | Path, *, sha256: str | None = None, **retry) 
     """Download a plain URL; only a pinned ``sha256`` can be checked."""
     digest = download(url, out, expected=[("sha256", sha256)] if sha256 else None, **retry)
     if not sha256:
-        log.warning("%s: the server publishes no digest; pin this one with data.sha256[%r]: %s",
+        log.warning("%s: the server publishes no digest; to pin this one, set data.sha256 {%s: %s}",
                     Path(out).name, Path(out).name, digest)
     return digest
 

@@ -7,8 +7,9 @@ verifying the published digest before the file appears under its final name. Byt
 stream into ``<dest>.part`` next to the destination, so an interrupted run resumes where
 it stopped and a failed check leaves nothing in place.
 
-A bearer token travels only in request headers: every message this module logs or raises
-passes through :func:`_redact`, so the token never reaches a log, an exception or a file.
+A bearer token travels only in request headers. This module's own messages name URLs
+without query strings, and messages carried over from library errors pass through
+:func:`_redact`, so the token never reaches a log, an exception or a file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "microbiome-lm (reproduction of Pope et al. 2025; +https://doi.org/10.1371/journal.pcbi.1011353)"
 CHUNK_BYTES = 1 << 20
+# Network reads stay small: a read cut short by a dropped connection loses its whole buffer,
+# and every byte written before the drop is a byte the resume does not fetch again.
+STREAM_BYTES = 1 << 16
 
 Digest = tuple[str, str]  # (algorithm as the API spells it, hex digest)
 
@@ -106,11 +110,11 @@ def display_url(url: str) -> str:
 
 
 def _secrets(headers: Mapping[str, str]) -> list[str]:
+    """Credential values to blank out of messages: the header value and its credential part."""
     secrets = []
     for key, value in headers.items():
-        if key.lower() in {"authorization", "proxy-authorization"} and value:
-            secrets.append(value)
-            secrets.extend(part for part in value.split() if len(part) >= 6)
+        if key.lower() in {"authorization", "proxy-authorization"} and value.strip():
+            secrets += [value, value.split()[-1]]
     return sorted(secrets, key=len, reverse=True)
 
 
@@ -126,15 +130,18 @@ def _retry_after(response: requests.Response) -> float:
 
 
 def _auth_error(label: str | Path, status: int, url: str, authorized: bool, token_env: str | None) -> InputError:
-    where = f"environment variable {token_env}" if token_env else "the token option"
     if authorized:
-        hint = f"the token given through {where} was refused (expired or without access); create a new one"
+        hint = (f"the token in environment variable {token_env} was refused (expired or without access); "
+                "create a new one")
+    elif token_env:
+        hint = (f"this server needs a personal API token: set the environment variable {token_env} to it "
+                "(it is sent as a bearer token and never logged)")
     else:
-        hint = f"this server needs a personal API token: set {where} to it (it is sent as a bearer token, never logged)"
+        hint = "access denied (the file may be restricted, or the server may need a token)"
     return InputError(label, f"HTTP {status} from {display_url(url)}: {hint}")
 
 
-def check_status(response: requests.Response, label: str | Path, *, authorized: bool, token_env: str | None) -> None:
+def _check_status(response: requests.Response, label: str | Path, *, authorized: bool, token_env: str | None) -> None:
     """Turn an HTTP error status into a retryable failure (5xx, 429) or a clear InputError (4xx)."""
     status = response.status_code
     if status in (401, 403):
@@ -145,7 +152,7 @@ def check_status(response: requests.Response, label: str | Path, *, authorized: 
         raise InputError(label, f"HTTP {status} from {display_url(response.url)}")
 
 
-def with_retries(action: Callable[[], object], *, label: str | Path, retries: int, backoff_seconds: float,
+def _with_retries(action: Callable[[], object], *, label: str | Path, retries: int, backoff_seconds: float,
                  secrets: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep):
     """Run ``action`` until it succeeds, retrying transient failures with doubling waits."""
     secrets = list(secrets)
@@ -179,14 +186,14 @@ def get_json(url: str, *, headers: Mapping[str, str] | None = None, retries: int
 
     def once() -> dict:
         with http.get(url, headers=headers, timeout=timeout_seconds) as response:
-            check_status(response, label, authorized=authorized, token_env=token_env)
+            _check_status(response, label, authorized=authorized, token_env=token_env)
             try:
                 return response.json()
             except ValueError:
                 raise InputError(label, f"response from {display_url(url)} is not JSON") from None
 
     try:
-        return with_retries(once, label=label, retries=retries, backoff_seconds=backoff_seconds, secrets=secrets)
+        return _with_retries(once, label=label, retries=retries, backoff_seconds=backoff_seconds, secrets=secrets)
     finally:
         if session is None:
             http.close()
@@ -215,7 +222,7 @@ def _fetch_once(http: requests.Session, url: str, part: Path, headers: dict[str,
                 return  # the part file already holds every byte
             part.unlink()
             raise _Transient(f"partial file of {have} bytes does not fit the remote file; restarting")
-        check_status(response, label, authorized=authorized, token_env=token_env)
+        _check_status(response, label, authorized=authorized, token_env=token_env)
         if response.status_code == 206:
             if not have or _content_range_start(response) != have:
                 part.unlink(missing_ok=True)
@@ -231,7 +238,7 @@ def _fetch_once(http: requests.Session, url: str, part: Path, headers: dict[str,
         received = start
         with open(part, mode) as fh, tqdm(total=total, initial=start, unit="B", unit_scale=True,
                                            desc=label, disable=None, leave=False) as bar:
-            for chunk in response.iter_content(CHUNK_BYTES):
+            for chunk in response.iter_content(STREAM_BYTES):
                 fh.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
@@ -267,7 +274,7 @@ def download(url: str, dest: str | Path, *, expected: Digest | Iterable[Digest] 
     http = session or requests.Session()
     log.info("%s: downloading %s", label, display_url(url))
     try:
-        with_retries(lambda: _fetch_once(http, url, part, request_headers, timeout_seconds, label,
+        _with_retries(lambda: _fetch_once(http, url, part, request_headers, timeout_seconds, label,
                                          bool(secrets), token_env),
                      label=label, retries=retries, backoff_seconds=backoff_seconds, secrets=secrets, sleep=sleep)
     finally:
@@ -279,6 +286,6 @@ def download(url: str, dest: str | Path, *, expected: Digest | Iterable[Digest] 
         raise ChecksumError(dest, f"{found} bytes, the API lists {size}; the file was removed")
     sha256 = verify_digests(part, expected, label=dest)
     os.replace(part, dest)
-    checked = ", ".join(f"{hash_name(a)} {h.lower()}" for a, h in expected) or "no published digest"
-    log.info("%s: verified (%s); sha256 %s", label, checked, sha256)
+    checked = ", ".join(f"{hash_name(a)} {h.lower()}" for a, h in expected) or "nothing to check against"
+    log.info("%s: sha256 %s (verified: %s)", label, sha256, checked)
     return sha256
