@@ -39,9 +39,18 @@ RAW_FILES = {
 }
 
 
-# Every rule runs the package from this checkout, in whatever environment (venv or --sdm conda).
+# Every rule runs the package from this checkout. Without --sdm conda, the interpreter running
+# Snakemake (e.g. the venv's) runs the rules too, whatever `python` the caller's PATH has.
+from snakemake.settings.types import DeploymentMethod
+
+_PYTHON_BIN = (
+    ""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else f"export PATH={Path(sys.executable).parent}:$PATH; "
+)
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir) / 'workflow_scripts'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"set -euo pipefail; {_PYTHON_BIN}"
+    f"export PYTHONPATH={Path(workflow.basedir) / 'workflow_scripts'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 

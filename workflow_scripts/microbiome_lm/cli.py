@@ -14,35 +14,40 @@ import sys
 
 from .core.errors import InputError
 
-# Stage modules that contribute sub-commands (each has ``register(subparsers)``).
-COMMAND_MODULES = [
-    "microbiome_lm.data.toy",
-    "microbiome_lm.data.fetch",
-    "microbiome_lm.data.extract",
-    "microbiome_lm.data.mock_server",
-    "microbiome_lm.data.validate",
-    "microbiome_lm.data.hosts",
-    "microbiome_lm.train.pretrain",
-]
+# Sub-command -> stage module that registers it (``register(subparsers)``). Only the module of
+# the command being run is imported, so a light command does not pay for torch/transformers.
+COMMANDS = {
+    "toy": "microbiome_lm.data.toy",
+    "toy-16s-subset": "microbiome_lm.data.toy",  # registered by data.toy
+    "fetch": "microbiome_lm.data.fetch",
+    "extract": "microbiome_lm.data.extract",
+    "mock-server": "microbiome_lm.data.mock_server",
+    "validate": "microbiome_lm.data.validate",
+    "hosts": "microbiome_lm.data.hosts",
+    "pretrain-generator": "microbiome_lm.train.pretrain",
+    "pretrain-discriminator": "microbiome_lm.train.pretrain",
+    "split": "microbiome_lm.evaluate.splits",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with ``command`` given, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="microbiome-lm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # stage not written yet
-                continue
-            raise
-        module.register(sub)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for name in modules:
+        importlib.import_module(name).register(sub)
     return parser
 
 
+def _command_of(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
