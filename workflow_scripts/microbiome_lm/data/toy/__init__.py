@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ...config import add_config_arguments, config_from_args
 from .. import toy_16s
 from .mirror import generate_toy_mirror
 
@@ -16,8 +17,7 @@ __all__ = ["generate_toy_mirror", "register"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("toy", help="generate the toy mirror of the Dryad / Zenodo / AGP inputs")
-    p.add_argument("--configfile", action="append", required=True, metavar="FILE",
-                   help="workflow config YAML (repeatable; later files win); uses keys toy, model, encoding")
+    add_config_arguments(p)  # uses the keys toy, model, encoding
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     p.add_argument("--checkpoints", default=None, metavar="DIR",
                    help="trained checkpoints to pack instead of random weights: "
@@ -27,7 +27,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from ...config import load_config
-
-    generate_toy_mirror(args.out, load_config(*args.configfile), checkpoints_dir=args.checkpoints)
+    generate_toy_mirror(args.out, config_from_args(args), checkpoints_dir=args.checkpoints)
     return 0
