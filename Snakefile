@@ -4,6 +4,7 @@
     snakemake --cores 2 --configfile config/toy.yaml  # the embedded toy data
 
 Each stage is one file in rules/; each rule is a thin call of the `microbiome_lm` package.
+Every stage file appends the outputs it contributes to the default target to TARGETS.
 """
 
 
@@ -13,10 +14,10 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/hosts.smk"
+include: "rules/pretrain.smk"
 
 
 rule all:
     default_target: True
     input:
-        rules.data.input,
-        [host_pickle(task["host_key"]) for task in config["tasks"].values()],
+        TARGETS,

@@ -16,6 +16,9 @@ SOURCE = config["data"]["source"]
 LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 
+# Outputs of the default target `all`: each stage file appends what it contributes.
+TARGETS = []
+
 
 def raw(group, name):
     """Path of a raw input file, whatever the source (downloaded, copied from local, or toy)."""
@@ -99,3 +102,29 @@ def extraction_root(archive):
     """Params function: the folder an archive is extracted into, derived from its first output."""
     depth = len(Path(layout.zip_members(archive)[0]).parts)
     return lambda wildcards, output: Path(output[0]).parents[depth - 1]
+
+
+# ---- Contracts between stages (paths one stage writes and another reads) ----
+
+
+def ensemble_member_dirs():
+    """Checkpoint folders of the IBD ensemble that attribution and embedding use.
+
+    rules/finetune.smk redefines this (and ensemble_member_inputs) to the protocol-C members
+    it trains when configured so; by default these are the published Dryad ensemble folders.
+    """
+    return [f"{OUT}/data/ensemble/{name}" for name in layout.ENSEMBLE_CHECKPOINTS]
+
+
+def ensemble_member_inputs():
+    """Files to list as rule input for ensemble_member_dirs() (published folders are extracted file by file)."""
+    return [
+        f"{d}/{f}" for d in ensemble_member_dirs() for f in layout.CHECKPOINT_FILES
+    ]
+
+
+# Averaged contextual embeddings per vocabulary taxon, (n_vocab, hidden, 2) float32:
+# [..., 0] mean over the taxon's occurrences, [..., 1] mean of squares (reference 10).
+AVG_CONTEXTUAL_EMBEDDINGS = f"{OUT}/interpret/avg_vocab_embeddings.npy"
+# DADA2 taxonomy of the vocabulary: one row per taxon id, ranks and bootstrap confidences.
+TAXONOMY_TABLE = f"{OUT}/taxonomy/taxonomy.tsv"

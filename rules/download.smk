@@ -155,3 +155,6 @@ rule data:
             for m in layout.zip_members(archive)
         ],
         f"{OUT}/data/validation.tsv",
+
+
+TARGETS.extend(rules.data.input)

@@ -32,3 +32,6 @@ rule host_pickles:
         "python -m microbiome_lm hosts --seqtab {input.seqtab} --vocab-fasta {input.fasta} --err-to-qid {input.err_to_qid}"
         " --mapping {input.mapping} {params.arrays} --out-dir {params.out}"
         " --max-unmatched-fraction {params.max_unmatched} > {log} 2>&1"
+
+
+TARGETS.extend(rules.host_pickles.output)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and (if installed) torch; make torch deterministic on CPU."""
+    """Seed python, numpy and (if installed) torch.
+
+    PYTHONHASHSEED is deliberately not touched: it only acts at interpreter start, and setting
+    it here would leak a possibly invalid value into every child process.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a hard dependency, but keep core importable

@@ -1,0 +1,1 @@
+"""Cross-study analyses: taxonomy, BLAST overlap, pathway correlations."""

@@ -1,0 +1,1 @@
+"""Embedding users' own samples with the pretrained model."""

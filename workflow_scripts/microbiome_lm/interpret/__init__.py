@@ -1,0 +1,1 @@
+"""Interpretation: attributions, averaged contextual embeddings, embedding-space figures."""

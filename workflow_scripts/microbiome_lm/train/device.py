@@ -1,0 +1,42 @@
+"""Device, mixed precision and compilation switches (config ``device`` and ``pretrain.speed``)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..core.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` = CUDA when available, else CPU; asking for CUDA without one is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("configuration", "config key 'device' is cuda but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def amp_dtype(setting: str | bool, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast: ``auto`` enables it on CUDA devices that support bf16, never on CPU."""
+    if setting in ("off", False):
+        return None
+    if setting == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Autocast context for ``dtype``, or a no-op when mixed precision is off."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def maybe_compile(model, enabled: bool, device: torch.device) -> None:
+    """Compile the HF encoder in place (state-dict keys unchanged); only on CUDA, where it pays off."""
+    if enabled and device.type == "cuda":
+        model.hf.electra.compile(dynamic=True)
