@@ -118,9 +118,7 @@ def ensemble_member_dirs():
 
 def ensemble_member_inputs():
     """Files to list as rule input for ensemble_member_dirs() (published folders are extracted file by file)."""
-    return [
-        f"{d}/{f}" for d in ensemble_member_dirs() for f in layout.CHECKPOINT_FILES
-    ]
+    return [f"{d}/{f}" for d in ensemble_member_dirs() for f in layout.CHECKPOINT_FILES]
 
 
 # Averaged contextual embeddings per vocabulary taxon, (n_vocab, hidden, 2) float32:
