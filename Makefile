@@ -10,9 +10,10 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
 SYSTEM_PACKAGES := r-base-core r-bioc-dada2 r-bioc-biostrings r-cran-optparse r-cran-jsonlite \
-	r-cran-data.table ncbi-blast+ vsearch microbiomeutil-data
+	r-cran-data.table ncbi-blast+ vsearch microbiomeutil-data \
+	slurmctld slurmd slurm-client munge
 
-.PHONY: setup system-deps run test lint dry-run clean
+.PHONY: setup system-deps run test lint dry-run clean toy-checkpoints
 
 setup: system-deps $(VENV)/.installed
 
@@ -49,6 +50,18 @@ dry-run: setup
 
 test: lint dry-run
 	$(BIN)/python -m pytest -q --timeout 900 tests
+
+# Rebuild resources/toy_checkpoints (the trained weights in the toy mirror's pretrainedmodels.zip
+# and ensemble.zip) from a toy run that starts from random weights. Needed only after a change
+# of the toy data or the toy model dimensions.
+TOY_CKPT_RUN := results/toy_checkpoints
+TOY_ENSEMBLE_TARGET := $(TOY_CKPT_RUN)/finetune/C/IBD/models/scores.tsv
+TOY_ENSEMBLE_FLAG := --ensemble $(TOY_CKPT_RUN)/finetune/C/IBD/models
+toy-checkpoints: setup
+	$(BIN)/snakemake --cores $(CORES) $(TOY_CKPT_RUN)/pretrain/discriminator/metrics.tsv $(TOY_ENSEMBLE_TARGET) \
+		--configfile config/toy.yaml config/toy_checkpoints.yaml
+	$(BIN)/python -m microbiome_lm toy-pack-checkpoints --discriminators $(TOY_CKPT_RUN)/pretrain/discriminator \
+		$(TOY_ENSEMBLE_FLAG) --out resources/toy_checkpoints
 
 clean:
 	rm -rf results .snakemake

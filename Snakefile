@@ -11,10 +11,21 @@ Every stage file appends the outputs it contributes to the default target to TAR
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/hosts.smk"
 include: "rules/pretrain.smk"
+include: "rules/finetune_models.smk"
+include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
+include: "rules/taxonomy.smk"
+include: "rules/blast.smk"
+include: "rules/pathways.smk"
+include: "rules/embed.smk"
+include: "rules/interpret.smk"
 
 
 rule all:

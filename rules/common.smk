@@ -126,3 +126,24 @@ def ensemble_member_inputs():
 AVG_CONTEXTUAL_EMBEDDINGS = f"{OUT}/interpret/avg_vocab_embeddings.npy"
 # DADA2 taxonomy of the vocabulary: one row per taxon id, ranks and bootstrap confidences.
 TAXONOMY_TABLE = f"{OUT}/taxonomy/taxonomy.tsv"
+
+
+def toy_checkpoint_dir():
+    """Trained toy checkpoints to pack into the mirror (toy.checkpoints), or None when unset or absent."""
+    folder = config["toy"]["checkpoints"]
+    if folder is None:
+        return None
+    path = Path(workflow.basedir) / folder
+    if not path.is_dir():
+        raise ValueError(
+            f"config key 'toy.checkpoints': {path} is not a folder "
+            "(null = random weights; `make toy-checkpoints` builds it)"
+        )
+    return str(path)
+
+
+def toy_checkpoint_files():
+    folder = toy_checkpoint_dir()
+    return (
+        sorted(str(p) for p in Path(folder).rglob("*") if p.is_file()) if folder else []
+    )

@@ -3,6 +3,8 @@
 if SOURCE == "toy":
 
     rule toy_mirror:
+        input:
+            toy_checkpoint_files(),
         output:
             [
                 f"{OUT}/toy_mirror/{group}/{name}"
@@ -19,8 +21,10 @@ if SOURCE == "toy":
         params:
             config=config_json("toy", "model", "encoding"),
             out=lambda w, output: Path(output.planted).parent,
+            checkpoints=optional_flag("--checkpoints", toy_checkpoint_dir()),
         shell:
-            "python -m microbiome_lm toy --config-json {params.config:q} --out {params.out} > {log} 2>&1"
+            "python -m microbiome_lm toy --config-json {params.config:q} --out {params.out} {params.checkpoints}"
+            " > {log} 2>&1"
 
 
 if SOURCE == "dryad":

@@ -32,7 +32,26 @@ PRETRAIN_INPUTS = {
     "test": microbiomedata(config["pretraining_data"]["test"]),
     "vocab": raw("dryad", "vocab_embeddings.npy"),
 }
-USES_GPU = 0 if config["device"] == "cpu" else 1
+# GPUs per pretraining job: cluster.pretrain_gpus DDP ranks under torchrun (docs/cluster.md).
+PRETRAIN_RANKS = config["cluster"]["pretrain_gpus"]
+DECLARES_GPU = {
+    "auto": config["device"] != "cpu",
+    "always": True,
+    "never": False,
+}[config["cluster"]["gpu_resources"]]
+USES_GPU = PRETRAIN_RANKS if DECLARES_GPU else 0
+# Snakemake caps a job's resources at --resources (profiles/default: gpu=1), on SLURM too.
+GPU_LIMIT = workflow.global_resources.get("gpu").value
+if GPU_LIMIT is not None and USES_GPU > GPU_LIMIT:
+    raise ValueError(
+        f"config key 'cluster.pretrain_gpus' is {PRETRAIN_RANKS} but --resources allows "
+        f"gpu={GPU_LIMIT} (profiles/default): add --resources gpu={USES_GPU}"
+    )
+PRETRAIN_LAUNCH = (
+    "python -m microbiome_lm"
+    if PRETRAIN_RANKS == 1
+    else f"torchrun --standalone --nproc-per-node {PRETRAIN_RANKS} -m microbiome_lm"
+)
 # Host memory grows with the sequence length (batches, activations on CPU): ~8 GB at 513.
 PRETRAIN_MEM_MB = 2000 + 12 * config["encoding"]["max_taxa"]
 
@@ -62,7 +81,12 @@ rule pretrain_generator:
         **PRETRAIN_INPUTS,
     output:
         checkpoints=[directory(path) for path in GENERATOR_CHECKPOINTS],
-        metrics=f"{PRETRAIN_DIR}/generator/metrics.tsv",
+        metrics=report(
+            f"{PRETRAIN_DIR}/generator/metrics.tsv",
+            caption="../report/pretrain_generator_metrics.rst",
+            category="Pretraining (reference 5, 6)",
+            subcategory="Generator",
+        ),
     log:
         f"{LOGS}/pretrain/generator.log",
     benchmark:
@@ -76,9 +100,10 @@ rule pretrain_generator:
         runtime=10 + 2 * PRETRAIN["generator"]["epochs"],
     params:
         config=PRETRAIN_CONFIG,
+        launch=PRETRAIN_LAUNCH,
         out=lambda w, output: Path(output.metrics).parent,
     shell:
-        "python -m microbiome_lm pretrain-generator --config-json {params.config:q}"
+        "{params.launch} pretrain-generator --config-json {params.config:q}"
         " --train {input.train} --test {input.test} --vocab-embeddings {input.vocab}"
         " --out-dir {params.out} > {log} 2>&1"
 
@@ -89,7 +114,12 @@ rule pretrain_discriminator:
         generators=GENERATOR_CHECKPOINTS,
     output:
         checkpoints=[directory(path) for path in DISCRIMINATOR_CHECKPOINTS],
-        metrics=f"{PRETRAIN_DIR}/discriminator/metrics.tsv",
+        metrics=report(
+            f"{PRETRAIN_DIR}/discriminator/metrics.tsv",
+            caption="../report/pretrain_discriminator_metrics.rst",
+            category="Pretraining (reference 5, 6)",
+            subcategory="Discriminator",
+        ),
     log:
         f"{LOGS}/pretrain/discriminator.log",
     benchmark:
@@ -106,9 +136,10 @@ rule pretrain_discriminator:
         * PRETRAIN["discriminator"]["epochs_per_generator"],
     params:
         config=PRETRAIN_CONFIG,
+        launch=PRETRAIN_LAUNCH,
         out=lambda w, output: Path(output.metrics).parent,
     shell:
-        "python -m microbiome_lm pretrain-discriminator --config-json {params.config:q}"
+        "{params.launch} pretrain-discriminator --config-json {params.config:q}"
         " --train {input.train} --test {input.test} --vocab-embeddings {input.vocab}"
         " --generators {input.generators} --out-dir {params.out} > {log} 2>&1"
 

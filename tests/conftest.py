@@ -21,3 +21,11 @@ def coordinate_rows(samples: list[dict[int, int]], width: int) -> np.ndarray:
 
 
 requires_r = pytest.mark.skipif(shutil.which("Rscript") is None, reason="R (Rscript) is not installed")
+requires_blast = pytest.mark.skipif(
+    shutil.which("blastn") is None or shutil.which("makeblastdb") is None,
+    reason="BLAST+ (blastn, makeblastdb) is not installed (Debian package ncbi-blast+)")
+requires_rdp_gold = pytest.mark.skipif(
+    not Path("/usr/share/microbiomeutil-data/RESOURCES/rRNA16S.gold.fasta").is_file(),
+    reason="the RDP gold 16S set is not installed (Debian package microbiomeutil-data)")
+requires_vsearch = pytest.mark.skipif(shutil.which("vsearch") is None,
+                                      reason="vsearch is not installed (Debian package vsearch)")

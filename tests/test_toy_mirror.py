@@ -20,6 +20,7 @@ from microbiome_lm.core.tokens import load_vocab_embeddings
 from microbiome_lm.data import layout, toy_16s
 from microbiome_lm.data.fasta import read_fasta, read_vocabulary_fasta
 from microbiome_lm.data.toy import generate_toy_mirror
+from microbiome_lm.data.toy.mirror import _checkpoint_configs
 
 MODEL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 CONFIG = validate_config({"encoding": {"max_taxa": 64}, "model": MODEL})
@@ -356,7 +357,8 @@ def test_cli_packs_trained_checkpoints_and_small_sizes_work(tmp_path):
     trained = tmp_path / "trained"
     folder = trained / "ensemble" / "run3_epoch0_disc"
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": "electra", "vocab_size": 63}))
+    fitting = _checkpoint_configs(SMALL)["ensemble"]
+    (folder / "config.json").write_text(json.dumps({**fitting, "summary_last_dropout": 0.2}))
     weights = {"classifier.out_proj.bias": torch.tensor([0.25, -0.25])}
     save_file(weights, str(folder / "model.safetensors"))
     config = tmp_path / "small.yaml"
@@ -366,10 +368,10 @@ def test_cli_packs_trained_checkpoints_and_small_sizes_work(tmp_path):
     signal = json.loads((out / "planted_signal.json").read_text())
     assert signal["real_checkpoints"] == {"pretrainedmodels": [], "ensemble": ["run3_epoch0_disc"]}
     with zipfile.ZipFile(out / "dryad" / "ensemble.zip") as z:
-        assert json.loads(z.read("run3_epoch0_disc/config.json"))["vocab_size"] == 63
+        assert json.loads(z.read("run3_epoch0_disc/config.json"))["summary_last_dropout"] == 0.2
         packed = torch.load(io.BytesIO(z.read("run3_epoch0_disc/pytorch_model.bin")), weights_only=True)
         assert torch.equal(packed["classifier.out_proj.bias"], weights["classifier.out_proj.bias"])
-        assert json.loads(z.read("run4_epoch0_disc/config.json"))["vocab_size"] == 63  # random: n_taxa + 3
+        assert json.loads(z.read("run4_epoch0_disc/config.json"))["summary_last_dropout"] == 0.1  # random
     small = _zip_arrays(out / "dryad" / "microbiomedata.zip")
     assert small["total_IBD_otu.npy"].shape[1:] == (64, 2) and small["total_IBD_512.npy"].shape[1:] == (16, 2)
 
@@ -388,6 +390,11 @@ def test_bad_inputs_fail_cleanly_and_leave_nothing(tmp_path):
     (broken / "config.json").write_text("{not json")
     with pytest.raises(InputError, match="config.json"):
         generate_toy_mirror(out, SMALL, checkpoints_dir=tmp_path / "trained")
+    misfit = tmp_path / "misfit" / "ensemble" / "run1_epoch0_disc"
+    misfit.mkdir(parents=True)
+    (misfit / "config.json").write_text(json.dumps({**_checkpoint_configs(SMALL)["ensemble"], "hidden_size": 8}))
+    with pytest.raises(InputError, match="hidden_size 8 .toy config: 32.*toy.checkpoints"):
+        generate_toy_mirror(out, SMALL, checkpoints_dir=tmp_path / "misfit")
     assert list(tmp_path.glob("out*")) == [] and list(tmp_path.glob(".out*")) == []
 
 

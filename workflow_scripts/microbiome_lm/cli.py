@@ -19,6 +19,7 @@ from .core.errors import InputError
 COMMANDS = {
     "toy": "microbiome_lm.data.toy",
     "toy-16s-subset": "microbiome_lm.data.toy",  # registered by data.toy
+    "toy-pack-checkpoints": "microbiome_lm.data.toy",  # registered by data.toy
     "fetch": "microbiome_lm.data.fetch",
     "extract": "microbiome_lm.data.extract",
     "mock-server": "microbiome_lm.data.mock_server",
@@ -26,7 +27,30 @@ COMMANDS = {
     "hosts": "microbiome_lm.data.hosts",
     "pretrain-generator": "microbiome_lm.train.pretrain",
     "pretrain-discriminator": "microbiome_lm.train.pretrain",
+    "finetune": "microbiome_lm.train.finetune",
+    "embed": "microbiome_lm.embed.command",
+    "export-model": "microbiome_lm.embed.export",
+    "embed-example-cohort": "microbiome_lm.embed.example_cohort",
     "split": "microbiome_lm.evaluate.splits",
+    "attribute": "microbiome_lm.interpret.attribution",
+    "rank-attributions": "microbiome_lm.interpret.ranking",
+    "avg-embeddings": "microbiome_lm.interpret.contextual",
+    "tsne": "microbiome_lm.interpret.tsne",
+    "clusterability": "microbiome_lm.interpret.clusterability",
+    "plot-tsne": "microbiome_lm.interpret.figures",
+    "plot-clusterability": "microbiome_lm.interpret.figures",  # registered by interpret.figures
+    "plot-top-taxa": "microbiome_lm.interpret.figures",  # registered by interpret.figures
+    "rdp-reference": "microbiome_lm.analysis.rdp_reference",
+    "taxonomy": "microbiome_lm.analysis.taxonomy",
+    "blast-overlap": "microbiome_lm.analysis.blast",
+    "pathway-correlations": "microbiome_lm.analysis.pathways",
+    "pathway-pca": "microbiome_lm.analysis.pathway_baseline",
+    "pathway-stats": "microbiome_lm.analysis.pathway_stats",
+    "pathway-heatmap": "microbiome_lm.analysis.pathway_figures",
+    "baseline": "microbiome_lm.evaluate.run_baselines",
+    "select-scores": "microbiome_lm.evaluate.protocols",
+    "metric-tables": "microbiome_lm.evaluate.tables",
+    "figure": "microbiome_lm.evaluate.figures",
 }
 
 

@@ -45,6 +45,7 @@ def electra_config(model_cfg: dict, role: str, table: TokenTable, max_taxa: int)
         max_position_embeddings=max_taxa + 1,
         hidden_dropout_prob=model_cfg["hidden_dropout_prob"],
         attention_probs_dropout_prob=model_cfg["attention_probs_dropout_prob"],
+        initializer_range=model_cfg["initializer_range"],
         attn_implementation=model_cfg["attn_implementation"],
     )
 

@@ -11,6 +11,9 @@
   real-token output. ``groups > 1`` additionally splits a batch, sorted by length, into
   sub-batches padded to their own length; the step sums their losses before one optimiser
   update, which is the same batch loss as one padded tensor.
+* Data parallel (``Shard``): every rank corrupts the whole batch, keeps its slice of the
+  rows and the whole batch's target counts, so the losses it sums are its part of the
+  single-process batch loss (train/distributed.py sums the gradients).
 """
 
 from __future__ import annotations
@@ -104,19 +107,27 @@ class Group:
 @dataclass
 class Batch:
     groups: list[Group]
-    size: int  # samples
+    size: int  # samples of the whole batch (all ranks together)
     seed: int  # the batch's own seed (corruption; sampled replacements derive from it)
+    n_selected: int  # corrupted (target) positions of the whole batch: the generator's loss divisor
+    n_attended: int  # attended positions of the whole batch: the discriminator's loss divisor
 
     def pin_memory(self) -> "Batch":
-        return Batch([g.pin_memory() for g in self.groups], self.size, self.seed)
+        return Batch([g.pin_memory() for g in self.groups], self.size, self.seed, self.n_selected,
+                     self.n_attended)
 
-    @property
-    def n_selected(self) -> int:
-        return sum(int(g.selected.sum()) for g in self.groups)
 
-    @property
-    def n_attended(self) -> int:
-        return sum(int(g.attention_mask.sum()) for g in self.groups)
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of every batch under data parallelism: rank ``rank`` of ``size``."""
+
+    rank: int = 0
+    size: int = 1
+
+    def rows(self, n: int) -> slice:
+        """Contiguous, near-equal slices (ranks beyond ``n`` get none)."""
+        bounds = np.linspace(0, n, self.size + 1).round().astype(int)
+        return slice(int(bounds[self.rank]), int(bounds[self.rank + 1]))
 
 
 def epoch_batches(n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int, stream: int,
@@ -128,38 +139,44 @@ def epoch_batches(n: int, batch_size: int, shuffle: bool, drop_last: bool, seed:
 
 
 def make_batch(data: EncodedSamples, rows: np.ndarray, table: TokenTable, probs: MaskingProbs, seed: int,
-               padding: Padding) -> Batch:
-    """Corrupt the rows' sequences with the batch seed and cut them into padded groups."""
+               padding: Padding, shard: Shard = Shard()) -> Batch:
+    """Corrupt the rows' sequences with the batch seed, keep the shard's rows, cut them into padded groups."""
     index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
     ids = data.ids[index]
     masked = mask_tokens(ids, table, probs, torch.Generator().manual_seed(seed))
     attention = (ids != table.pad_id).long()
+    totals = dict(size=len(rows), seed=seed, n_selected=int(masked.selected.sum()), n_attended=int(attention.sum()))
+    part = shard.rows(len(rows))
+    index, ids, attention = index[part], ids[part], attention[part]
+    inputs, selected = masked.inputs[part], masked.selected[part]
+    if len(index) == 0:  # a last batch smaller than the number of ranks
+        return Batch([], **totals)
     if not padding.dynamic:
-        return Batch([Group(ids, masked.inputs, masked.selected, attention)], len(rows), seed)
+        return Batch([Group(ids, inputs, selected, attention)], **totals)
     lengths = data.lengths[index]
     order = torch.argsort(lengths, descending=True, stable=True)
     groups = []
     for chunk in torch.split(order, padding.group_sizes(lengths[order].tolist(), data.seq_len)):
         width = padding.width(int(lengths[chunk[0]]), data.seq_len)
-        groups.append(Group(ids[chunk, :width], masked.inputs[chunk, :width], masked.selected[chunk, :width],
+        groups.append(Group(ids[chunk, :width], inputs[chunk, :width], selected[chunk, :width],
                             attention[chunk, :width]))
-    return Batch(groups, len(rows), seed)
+    return Batch(groups, **totals)
 
 
 class EpochBatches(Dataset):
     """The batches of one epoch, by index, so a data loader (and a resumed run) can start anywhere."""
 
     def __init__(self, data: EncodedSamples, table: TokenTable, probs: MaskingProbs, padding: Padding,
-                 plan: list[np.ndarray], seed: int, stream: int, epoch: int):
+                 plan: list[np.ndarray], seed: int, stream: int, epoch: int, shard: Shard = Shard()):
         self.data, self.table, self.probs, self.padding, self.plan = data, table, probs, padding, plan
-        self.seed, self.stream, self.epoch = seed, stream, epoch
+        self.seed, self.stream, self.epoch, self.shard = seed, stream, epoch, shard
 
     def __len__(self) -> int:
         return len(self.plan)
 
     def __getitem__(self, i: int) -> Batch:
         seed = derive_seed(self.seed, self.stream, self.epoch, i)
-        return make_batch(self.data, self.plan[i], self.table, self.probs, seed, self.padding)
+        return make_batch(self.data, self.plan[i], self.table, self.probs, seed, self.padding, self.shard)
 
 
 def batch_loader(batches: EpochBatches, start: int, num_workers: int, pin_memory: bool) -> DataLoader:

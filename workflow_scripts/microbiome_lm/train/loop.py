@@ -5,6 +5,9 @@ held-out set, append a metrics row, write the epoch's checkpoint if it has one, 
 resume point. A SIGTERM (or SIGINT) stops the run after the current step with a resume
 point; rerunning the same command continues from it. Resume points are also written every
 ``resume_every_s`` seconds, so a hard kill loses at most that much work.
+
+Under DDP (``Runtime.world``, see distributed.py) every rank trains its shard of each batch;
+rank 0 evaluates and writes everything, and the ranks agree on when to stop or save.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..model.checkpoint import save_checkpoint
 from ..model.encoding import EncodedSamples
 from ..model.masking import MaskingProbs
 from .batching import STREAMS, Batch, EpochBatches, Padding, batch_loader, epoch_batches
+from .distributed import World
 from .metrics import write_metrics
 from .resume import ResumeStore, StopRequested, StopSignal, capture_rng, publish, restore_rng
 
@@ -66,6 +70,7 @@ class Runtime:
     pin_memory: bool = False
     resume_every_s: float = 1800.0
     progress: bool = True
+    world: World = World()
 
 
 def eval_batches(data: EncodedSamples, table: TokenTable, probs: MaskingProbs, padding: Padding, seed: int,
@@ -93,33 +98,43 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
     :class:`StopRequested` after saving a resume point when a stop signal arrived.
     """
     out_dir = Path(out_dir)
+    world = runtime.world
     store = ResumeStore(out_dir / "resume")
     stream = STREAMS[task.name]
     epoch, step, rows, done = 0, 0, [], []
     sums = {"loss": 0.0, "count": 0, "samples": 0, "seconds": 0.0}
-    state = store.load(fingerprint)
+    state = store.load(fingerprint) if world.is_main else None  # rank 0 first: it discards a stale store
+    world.barrier()
+    if not world.is_main:
+        state = store.load(fingerprint)
     if state is not None:
         task.model.load_state_dict(state["model"])
         task.optimizer.load_state_dict(state["optimizer"])
         epoch, step, rows, done, sums = state["epoch"], state["step"], state["rows"], state["checkpoints"], state["sums"]
         restore_rng(state["rng"])
         log.info("resuming %s at epoch %d, batch %d", task.name, epoch, step)
-    for name in done:
+    for name in done if world.is_main else []:
         publish(store.checkpoint(name), out_dir / name)
+
+    def save_state() -> None:
+        if world.is_main:
+            store.save(_state(task, fingerprint, epoch, step, sums, rows, done))
 
     last_save = time.monotonic()
     with StopSignal() as stop:
         while epoch < schedule.epochs:
-            if stop.requested:
-                store.save(_state(task, fingerprint, epoch, step, sums, rows, done))
+            if world.any(stop.requested):
+                save_state()
                 raise StopRequested(f"{task.name} stopped before epoch {epoch}; resume point {store.state_path}")
             schedule.before_epoch(epoch)
             plan = epoch_batches(len(train), schedule.batch_size, schedule.shuffle, schedule.drop_last,
                                  runtime.seed, stream, epoch)
-            batches = EpochBatches(train, table, schedule.probs, runtime.padding, plan, runtime.seed, stream, epoch)
+            batches = EpochBatches(train, table, schedule.probs, runtime.padding, plan, runtime.seed, stream, epoch,
+                                   world.shard)
             loss_sum = 0.0  # a device tensor once the first loss arrives (no per-step sync)
             bar = tqdm(total=len(plan) * schedule.batch_size, initial=step * schedule.batch_size, unit="sample",
-                       desc=f"{task.name} epoch {epoch}", disable=not runtime.progress, mininterval=2.0)
+                       desc=f"{task.name} epoch {epoch}", disable=not (runtime.progress and world.is_main),
+                       mininterval=2.0)
             started = time.monotonic()
             for batch in batch_loader(batches, step, runtime.num_workers, runtime.pin_memory):
                 loss, count = task.train_batch(batch)
@@ -128,37 +143,45 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
                 sums["samples"] += batch.size
                 step += 1
                 bar.update(batch.size)
-                if stop.requested or time.monotonic() - last_save > runtime.resume_every_s:
-                    sums["loss"] += float(loss_sum)
+                due = world.is_main and time.monotonic() - last_save > runtime.resume_every_s
+                if world.any(stop.requested or due):
+                    stopping = world.any(stop.requested)
+                    sums["loss"] += world.sum(float(loss_sum))
                     loss_sum = 0.0
                     sums["seconds"] += time.monotonic() - started
                     started = time.monotonic()
-                    store.save(_state(task, fingerprint, epoch, step, sums, rows, done))
+                    save_state()
                     last_save = time.monotonic()
-                    if stop.requested:
+                    if stopping:
                         bar.close()
                         raise StopRequested(f"{task.name} stopped in epoch {epoch} after batch {step}; "
                                             f"resume point {store.state_path}")
             bar.close()
-            sums["loss"] += float(loss_sum)
+            sums["loss"] += world.sum(float(loss_sum))
             sums["seconds"] += time.monotonic() - started
             row = {"epoch": epoch, **schedule.epoch_info(epoch),
                    "train_loss": sums["loss"] / max(sums["count"], 1),
-                   **task.evaluate(runtime.eval_batches),
+                   **(task.evaluate(runtime.eval_batches) if world.is_main else {}),
                    "train_samples_per_s": sums["samples"] / max(sums["seconds"], 1e-9)}
             rows.append(row)
-            log.info("%s", "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            if world.is_main:
+                log.info("%s", "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in row.items()))
             name = schedule.checkpoint_name(epoch)
             if name is not None:
-                save_checkpoint(store.checkpoint(name), task.model, {**meta, "epoch": epoch, "name": name,
-                                                                      **schedule.epoch_info(epoch)})
-                publish(store.checkpoint(name), out_dir / name)
+                if world.is_main:
+                    save_checkpoint(store.checkpoint(name), task.model, {**meta, "epoch": epoch, "name": name,
+                                                                          **schedule.epoch_info(epoch)})
+                    publish(store.checkpoint(name), out_dir / name)
                 done.append(name)
             epoch, step = epoch + 1, 0
             sums = {"loss": 0.0, "count": 0, "samples": 0, "seconds": 0.0}
-            store.save(_state(task, fingerprint, epoch, step, sums, rows, done))
-            write_metrics(store.directory / METRICS_FILE, rows)
+            save_state()
+            if world.is_main:
+                write_metrics(store.directory / METRICS_FILE, rows)
             last_save = time.monotonic()
-    write_metrics(out_dir / METRICS_FILE, rows)
-    store.clear()
+    if world.is_main:
+        write_metrics(out_dir / METRICS_FILE, rows)
+        store.clear()
+    world.barrier()  # no rank exits before rank 0 has written the outputs
     return rows

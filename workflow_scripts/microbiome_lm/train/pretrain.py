@@ -8,7 +8,8 @@ epochs completed (paper: epoch15 ... epoch120). The published ``epoch0`` folder,
 overwritten duplicate (reference 13 #5), is not reproduced.
 
 Both commands take explicit paths, so they run without Snakemake, and both resume after a
-SIGTERM (exit status 143) when rerun with the same arguments.
+SIGTERM (exit status 143) when rerun with the same arguments. Started by
+``torchrun --nproc-per-node N -m microbiome_lm ...`` they train data-parallel (distributed.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from ..model.encoding import encode_samples
 from ..model.masking import MaskingProbs
 from .batching import STREAMS, derive_seed, padding_for
 from .device import amp_dtype, maybe_compile, resolve_device
+from .distributed import init_world, sum_gradients_before_step
 from .loop import Runtime, Schedule, eval_batches, run_training
+from .optim import make_optimizer
 from .provenance import input_checksums, library_versions
 from .resume import STOPPED_EXIT_CODE, StopRequested
 from .schedule import discriminator_checkpoint_epochs, generator_checkpoints
@@ -57,6 +60,9 @@ class Setup:
         torch.set_num_threads(cfg["threads"])
         seed_everything(derive_seed(cfg["seed"], STREAMS[role]))
         self.device = resolve_device(args.device or cfg["device"])
+        self.world = init_world(self.device, self.stage_cfg["batch_size"])
+        if not self.world.is_main:  # one rank's log is enough
+            logging.getLogger("microbiome_lm").setLevel(logging.WARNING)
         self.max_taxa = cfg["encoding"]["max_taxa"]
         self.vocab_embeddings = load_vocab_embeddings(args.vocab_embeddings)
         self._check_vocab(args.vocab_embeddings)
@@ -82,7 +88,7 @@ class Setup:
                                                      sort_keys=True).encode()).hexdigest()
         self.meta = {"stage": role, "seed": cfg["seed"], "library_versions": library_versions(),
                      "config": {**settings, "pretrain": cfg["pretrain"]}, "inputs": {k: str(v) for k, v in inputs.items()},
-                     "data_sha256": checksums, "device": str(self.device)}
+                     "data_sha256": checksums, "device": str(self.device), "ddp_ranks": self.world.size}
         self.runtime = Runtime(
             seed=cfg["seed"], padding=self.padding,
             eval_batches=eval_batches(test, self.table, self.probs, self.padding, cfg["seed"],
@@ -90,7 +96,7 @@ class Setup:
             num_workers=cfg["pretrain"]["num_workers"],
             pin_memory=self.device.type == "cuda" and speed["pin_memory"],
             resume_every_s=60.0 * cfg["pretrain"]["resume_every_minutes"],
-            progress=not args.no_progress)
+            progress=not args.no_progress, world=self.world)
 
     def _check_vocab(self, path) -> None:
         n_taxa, dim = self.cfg["vocab"]["n_taxa"], self.cfg["vocab"]["embedding_dim"]
@@ -105,7 +111,8 @@ class Setup:
         model = build_model(self.role, config, self.table, train_embeddings).to(self.device)
         maybe_compile(model, self.cfg["pretrain"]["speed"]["compile"], self.device)
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.SGD(params, lr=self.stage_cfg["lr"], momentum=self.stage_cfg["momentum"])
+        optimizer = make_optimizer(params, self.stage_cfg)
+        sum_gradients_before_step(optimizer, self.world)
         return model, optimizer
 
     def schedule(self, epochs: int, checkpoint_name, **hooks) -> Schedule:
@@ -126,8 +133,11 @@ def pretrain_generator(args: argparse.Namespace) -> list[dict]:
     task = GeneratorTask(model, optimizer, setup.device, setup.amp, setup.cfg["pretrain"]["speed"]["masked_only_lm_head"])
     names = dict(zip(s["checkpoint_epochs"], generator_checkpoints(s["checkpoint_epochs"])))
     schedule = setup.schedule(s["epochs"], names.get)
-    return run_training(task, setup.train, setup.table, schedule, setup.runtime, args.out_dir, setup.fingerprint,
-                        setup.meta)
+    try:
+        return run_training(task, setup.train, setup.table, schedule, setup.runtime, args.out_dir,
+                            setup.fingerprint, setup.meta)
+    finally:
+        setup.world.close()
 
 
 def pretrain_discriminator(args: argparse.Namespace) -> list[dict]:
@@ -151,8 +161,11 @@ def pretrain_discriminator(args: argparse.Namespace) -> list[dict]:
     schedule = setup.schedule(len(generators) * per, lambda e: f"epoch{e + 1}" if e + 1 in wanted else None,
                               before_epoch=before_epoch,
                               epoch_info=lambda e: {"generator": generators[e // per].name})
-    return run_training(task, setup.train, setup.table, schedule, setup.runtime, args.out_dir, setup.fingerprint,
-                        setup.meta)
+    try:
+        return run_training(task, setup.train, setup.table, schedule, setup.runtime, args.out_dir,
+                            setup.fingerprint, setup.meta)
+    finally:
+        setup.world.close()
 
 
 def _load_generator(directory: Path, setup: Setup) -> Generator:

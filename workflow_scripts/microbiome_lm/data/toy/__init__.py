@@ -1,7 +1,8 @@
 """The toy Dryad mirror: a miniature of every published input, simulated with a planted signal.
 
 ``microbiome-lm toy`` writes it (see docs/toy_data.md); ``microbiome-lm toy-16s-subset``
-regenerates the real 16S fragments its vocabulary is cut from.
+regenerates the real 16S fragments its vocabulary is cut from; ``microbiome-lm
+toy-pack-checkpoints`` lays trained toy checkpoints out under the published names.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 
 from ...config import add_config_arguments, config_from_args
 from .. import toy_16s
+from . import pack
 from .mirror import generate_toy_mirror
 
 __all__ = ["generate_toy_mirror", "register"]
@@ -24,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "DIR/pretrainedmodels/<name>/ and/or DIR/ensemble/<name>/")
     p.set_defaults(func=_main)
     toy_16s.register(subparsers)
+    pack.register(subparsers)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -25,8 +25,9 @@ MODULE_ABUNDANCE = 0.6  # log-abundance change per unit of host module activity
 HOST_TAXON_SD = 0.7  # host-specific presence noise (shared by a host's samples)
 SAMPLE_TAXON_SD = 0.8  # sample-specific presence noise
 ABUNDANCE_SD = 1.3  # sample-specific log-abundance noise
-IBD_PRESENCE_SHIFT = 2.0  # logit, IBD hosts vs controls, on planted IBD taxa
-IBD_ABUNDANCE_SHIFT = 1.5  # log abundance, IBD hosts vs controls
+IBD_PRESENCE_SHIFT = 3.0  # logit, IBD hosts vs controls, on planted IBD taxa (strong enough that a
+# transformer finetuned on ~230 toy samples learns it: docs/toy_data.md "The planted signal")
+IBD_ABUNDANCE_SHIFT = 2.0  # log abundance, IBD hosts vs controls
 DIET_PRESENCE_SHIFT = 0.45  # logit per frequency category away from the middle (2), on diet taxa
 DIET_ABUNDANCE_SHIFT = 0.3  # log abundance per frequency category
 

@@ -161,6 +161,7 @@ def _write_checkpoints(dryad: Path, configs: dict[str, dict], checkpoints_dir, s
         for name in names:
             real = Path(checkpoints_dir) / group / name if checkpoints_dir is not None else None
             if real is not None and real.is_dir():
+                _check_dimensions(real, configs[group])
                 files = ckpt.real_checkpoint(real, staging / group)
                 packed[group].append(name)
             else:
@@ -170,6 +171,23 @@ def _write_checkpoints(dryad: Path, configs: dict[str, dict], checkpoints_dir, s
             members.update({f"{name}/{file}": data for file, data in files.items()})
         write_zip(dryad / f"{group}.zip", members)
     return packed
+
+
+SHAPE_KEYS = ("architectures", "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers",
+              "num_attention_heads", "intermediate_size", "max_position_embeddings")
+
+
+def _check_dimensions(folder: Path, expected: dict) -> None:
+    """A trained checkpoint must fit the toy configuration it is packed with."""
+    path = folder / "config.json"
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(path, f"not a readable JSON config ({err})") from err
+    wrong = [f"{k} {found.get(k)!r} (toy config: {expected[k]!r})" for k in SHAPE_KEYS if found.get(k) != expected[k]]
+    if wrong:
+        raise InputError(path, "does not fit the toy configuration: " + ", ".join(wrong) +
+                         "; set toy.checkpoints to null or rebuild them with `make toy-checkpoints`")
 
 
 def _pathway_text(pathways: PathwayTable) -> str:
