@@ -30,7 +30,8 @@ from microbiome_lm.embed.mapping import ContainmentIndex, map_to_vocabulary
 from microbiome_lm.model.electra import EmbeddedElectra, build_model, electra_config
 
 MODEL = {"hidden_size": 200, "num_hidden_layers": 5, "num_attention_heads": 5, "intermediate_size": 400,
-         "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "attn_implementation": "sdpa"}
+         "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "attn_implementation": "sdpa",
+         "initializer_range": 0.02}
 
 
 def mutate(rng, sequence: str, n: int) -> str:

@@ -44,6 +44,7 @@ N_VOCAB, DIM, MAX_TAXA = 26726, 100, 512
 PAPER_MODEL = {
     "hidden_size": 200, "num_hidden_layers": 5, "num_attention_heads": 5, "intermediate_size": 400,
     "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "attn_implementation": "sdpa",
+    "initializer_range": 0.02,
     "generator": {"hidden_size": 200, "num_hidden_layers": 10, "num_attention_heads": 10, "intermediate_size": 400},
 }
 

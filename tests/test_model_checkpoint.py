@@ -108,6 +108,7 @@ def _tiny_table(n=20, dim=8):
 
 MODEL_CFG = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
              "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "attn_implementation": "sdpa",
+             "initializer_range": 0.02,
              "generator": {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
                            "intermediate_size": 32}}
 

@@ -19,6 +19,7 @@ from .conftest import coordinate_rows
 MAX_TAXA = 24
 CFG = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "attn_implementation": "sdpa",
+       "initializer_range": 0.02,
        "generator": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}}
 CPU = torch.device("cpu")
 
