@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.arrays import load_npy
 from ..core.errors import InputError
 from ..data.fasta import read_fasta
 
@@ -79,12 +80,7 @@ def load_embeddings(path: str | Path, kind: str) -> tuple[np.ndarray, np.ndarray
     path = Path(path)
     if kind not in EMBEDDING_KINDS:
         raise InputError(path, f"unknown embedding kind {kind!r}; expected one of {', '.join(EMBEDDING_KINDS)}")
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(path, f"not a readable .npy array ({err})") from err
+    array = load_npy(path)
     if kind == "contextual":
         if array.ndim != 3 or array.shape[2] != 2:
             raise InputError(path, f"expected averaged contextual embeddings (n_vocab, hidden, 2), found {array.shape}")

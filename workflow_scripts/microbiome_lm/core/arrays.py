@@ -61,6 +61,17 @@ def validate_coordinate_array(
     return array
 
 
+def load_npy(path: str | Path) -> np.ndarray:
+    """An ``.npy`` array, never unpickled; a missing or unreadable file is an :class:`InputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise InputError(path, f"not a readable .npy array ({err})") from err
+
+
 def load_coordinate_array(
     path: str | Path,
     vocab_size: int | None = None,
@@ -68,24 +79,14 @@ def load_coordinate_array(
 ) -> np.ndarray:
     """Load and validate an ``.npy`` coordinate-list array (no pickles are ever unpickled)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(path, f"not a readable .npy array ({err})") from err
+    array = load_npy(path)
     return validate_coordinate_array(array, path, vocab_size=vocab_size, max_taxa=max_taxa)
 
 
 def load_labels(path: str | Path, n_samples: int | None = None) -> np.ndarray:
     """Load binary labels stored as ``(n, 1)`` (or ``(n,)``) and return a flat int64 vector."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(path, f"not a readable .npy array ({err})") from err
+    labels = load_npy(path)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrays import load_npy
 from .errors import InputError
 
 TOKEN_TABLE_FILE = "token_table.safetensors"
@@ -92,12 +93,7 @@ class TokenTable:
 def load_vocab_embeddings(path: str | Path) -> np.ndarray:
     """Load ``vocab_embeddings.npy`` ((V, dim) float) and check it is finite."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        emb = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(path, f"not a readable .npy array ({err})") from err
+    emb = load_npy(path)
     if emb.ndim != 2 or emb.shape[0] == 0:
         raise InputError(path, f"expected a (n_taxa, dim) matrix, found shape {emb.shape}")
     if not np.all(np.isfinite(emb)):

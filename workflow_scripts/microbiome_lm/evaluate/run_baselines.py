@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.arrays import load_coordinate_array, load_labels
+from ..core.arrays import load_coordinate_array, load_labels, load_npy
 from ..core.errors import InputError
 from .baselines import BaselineInputs, fit_predict, method_params, unlabelled_pool
 from .score_files import write_scores
@@ -63,12 +63,7 @@ def trim_empty_slots(array: np.ndarray) -> np.ndarray:
 def load_embeddings(path: str | Path) -> np.ndarray:
     """The (n_vocab, dim) vocabulary embeddings; their row count is the vocabulary size."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        embeddings = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(path, f"not a readable .npy array ({err})") from err
+    embeddings = load_npy(path)
     if embeddings.ndim != 2 or not np.isfinite(embeddings).all():
         raise InputError(path, f"expected a finite (n_vocab, dim) matrix, found shape {embeddings.shape}")
     return embeddings

@@ -41,6 +41,7 @@ from ..config import add_config_arguments, config_from_args
 from ..core.errors import InputError
 from ..data.fasta import read_vocabulary_fasta
 from .attribution import COLUMNS, write_table
+from .taxa import read_table
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,7 @@ class RankingSettings:
 
 def read_attributions(path: str | Path) -> pd.DataFrame:
     """The tidy table written by ``attribute``; missing columns are an :class:`InputError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    frame = pd.read_csv(path, sep="\t")
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}")
-    return frame
+    return read_table(path, tuple(COLUMNS))
 
 
 def confident_samples(samples: pd.DataFrame, positive_q: float, negative_q: float) -> pd.Series:

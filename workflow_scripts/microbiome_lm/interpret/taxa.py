@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.arrays import load_npy
 from ..core.errors import InputError
 
 RANKS = ("Kingdom", "Phylum", "Class", "Order", "Family", "Genus")
@@ -47,9 +48,7 @@ def read_table(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
 def load_average_embeddings(path: str | Path) -> np.ndarray:
     """AVG_CONTEXTUAL_EMBEDDINGS: ``(n_vocab, hidden, 2)``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    array = np.load(path, allow_pickle=False)
+    array = load_npy(path)
     if array.ndim != 3 or array.shape[2] != 2:
         raise InputError(path, f"expected shape (n_vocab, hidden, 2), found {array.shape}")
     return array
