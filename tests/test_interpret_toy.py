@@ -1,8 +1,8 @@
 """The interpretation commands end to end on the toy mirror, with an ensemble that learned the planted signal.
 
-The toy's published-layout ensemble has random weights, so this test trains its own small
-ensemble (the toy architecture as ElectraForSequenceClassification, 5 members, 10 epochs on
-every total_IBD row; input table trainable as with --freeze_opt 0) and checks that the
+This test trains its own small ensemble (the toy architecture as
+ElectraForSequenceClassification, 5 members, 10 epochs on every total_IBD row with the
+published token dropout 0.1; input table trainable as with --freeze_opt 0) and checks that the
 attribution ranking finds the planted IBD taxa (docs/toy_data.md), then runs the embedding
 and figure commands on it.
 """
@@ -26,6 +26,7 @@ from microbiome_lm.data.toy import generate_toy_mirror
 from microbiome_lm.data.toy_16s import FASTA_NAME, LINEAGE_NAME, RESOURCE_DIR
 from microbiome_lm.interpret.ensemble import load_cohort
 from microbiome_lm.model.checkpoint import save_checkpoint
+from microbiome_lm.model.classifier import drop_tokens
 from microbiome_lm.model.electra import EmbeddedElectra, electra_config
 from microbiome_lm.model.encoding import attention_mask
 
@@ -36,6 +37,7 @@ ONE_THREAD = ["--set", "threads=1"]
 ARRAYS = ("total_IBD_512.npy", "total_IBD_label.npy", "halfvarson_512_otu.npy", "halfvarson_IBD_labels.npy",
           "schirmer_IBD_512_otu.npy", "schirmer_IBD_labels.npy")
 MEMBERS, EPOCHS, LR = 5, 10, 3e-3
+TOKEN_DROPOUT = 0.1  # the published recipe's input dropout (reference 4): see test_planted_ibd_taxa_dominate_the_ranking
 
 
 def train_member(seed: int, table, cohort, cfg: dict) -> EmbeddedElectra:
@@ -52,7 +54,7 @@ def train_member(seed: int, table, cohort, cfg: dict) -> EmbeddedElectra:
     for _ in range(EPOCHS):
         for rows in torch.randperm(len(y), generator=order).split(32):
             width = int(cohort.encoded.lengths[rows].max())
-            ids = cohort.encoded.ids[rows, :width]
+            ids = drop_tokens(cohort.encoded.ids[rows, :width], table.pad_id, TOKEN_DROPOUT, order)
             logits = model(ids, attention_mask(ids, table.pad_id)).logits
             loss = torch.nn.functional.cross_entropy(logits, y[rows], weight=weight)
             optimizer.zero_grad()
@@ -104,19 +106,20 @@ def test_planted_ibd_taxa_dominate_the_ranking(toy):
     enriched, depleted = set(planted["enriched"]), set(planted["depleted"])
     ranking = pd.read_csv(toy["root"] / "ranking.tsv", sep="\t")
     strongest = ranking.reindex(ranking["mean"].abs().sort_values(ascending=False).index).head(10)
-    # Seed 7, planted effect +/-3 logit: the five strongest are all planted enriched taxa and 5 of
-    # the 10 are planted. The depleted taxa score low: they are present mainly in controls the
-    # ensemble is sure of, where removing one barely moves p(IBD) (ablation on a saturated
-    # probability). Issue 5 asks for 7 of 10; docs/interpretation.md "Toy" has the numbers.
-    top5 = set(strongest["taxon"].head(5))
-    assert top5 <= enriched, strongest
-    assert len(set(strongest["taxon"]) & (enriched | depleted)) >= 5, strongest
+    # Seed 7, planted effect +/-3 logit, members trained with the published token dropout: all six
+    # planted enriched taxa are among the 10 strongest (the five strongest are planted). The
+    # depleted taxa score low: they are present mainly in controls the ensemble is sure of, where
+    # removing one barely moves p(IBD) (ablation on a saturated probability), and cohort-linked
+    # taxa outscore them. Issue 5 asks for 7 of 10; docs/interpretation.md "Toy" has the numbers.
+    assert set(strongest["taxon"].head(5)) <= enriched, strongest
+    assert enriched <= set(strongest["taxon"]), strongest
+    assert len(set(strongest["taxon"]) & (enriched | depleted)) >= 6, strongest
     # found ones point the right way: enriched towards IBD, depleted away from it
     found = ranking[ranking["taxon"].isin(enriched | depleted)]
     assert (found.loc[found["taxon"].isin(enriched), "mean"] > 0).all()
     assert (found.loc[found["taxon"].isin(depleted), "mean"] < 0).all()
     ends = pd.read_csv(toy["root"] / "top_bottom.tsv", sep="\t")
-    assert len(set(ends.loc[ends["end"] == "top", "taxon"]) & enriched) >= 5
+    assert len(set(ends.loc[ends["end"] == "top", "taxon"]) & enriched) == len(enriched)
     sequences = read_vocabulary_fasta(toy["fasta"])
     assert all(sequences[t] == s for t, s in zip(ends["taxon"], ends["sequence"]))
 

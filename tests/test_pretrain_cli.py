@@ -79,9 +79,11 @@ def test_generator_series_and_metrics(trained):
     metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
     assert metrics["epoch"].tolist() == [0, 1, 2]
     for column in ("train_loss", "test_loss", "top1_accuracy", "top3_accuracy", "top5_accuracy", "top10_accuracy",
-                   "train_samples_per_s"):
+                   "train_top1_accuracy", "train_top10_accuracy", "train_samples_per_s"):
         assert metrics[column].notna().all(), column
     assert (metrics["top10_accuracy"] >= metrics["top1_accuracy"]).all()
+    assert (metrics["train_top10_accuracy"] >= metrics["train_top3_accuracy"]).all()
+    assert metrics.filter(like="train_top").stack().between(0, 1).all()
     ckpt = load_checkpoint(out / "epoch2")
     assert isinstance(ckpt.model, Generator)
     assert ckpt.model.hf.config.num_hidden_layers == 1 and ckpt.model.hf.config.max_position_embeddings == 13
@@ -103,6 +105,7 @@ def test_discriminator_series_against_generators(trained):
     metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
     assert metrics["generator"].tolist() == ["epoch0", "epoch0", "epoch2", "epoch2"]
     assert metrics[["rtd_accuracy", "rtd_accuracy_selected", "replaced_fraction"]].notna().all().all()
+    assert metrics["train_rtd_accuracy"].between(0, 1).all()
     ckpt = load_checkpoint(out / "epoch4")
     assert isinstance(ckpt.model, Discriminator) and ckpt.meta["generator"] == "epoch2"
     # frozen table = vocabulary + MASK = min + CLS = mean + PAD = 0 (reference 4, 6 --freeze)

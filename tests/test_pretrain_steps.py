@@ -42,8 +42,9 @@ def _model(role, table, seed=0):
 def _generator_after_step(table, batch, masked_only):
     model = _model("generator", table)
     task = GeneratorTask(model, torch.optim.SGD(model.parameters(), lr=0.5), CPU, None, masked_only)
-    loss, count = task.train_batch(batch)
-    return model, float(loss) / count
+    sums, count = task.train_batch(batch)
+    assert sums.shape == (1 + len(task.train_metrics),)
+    return model, float(sums[0]) / count
 
 
 def _batch(data, padding, probs=MaskingProbs(0.3)):
@@ -58,9 +59,28 @@ def test_generator_loss_is_hf_masked_lm_loss(data):
     model = _model("generator", table)
     labels = g.ids.masked_fill(~g.selected, -100)
     with torch.no_grad():
-        expected = model(g.inputs, g.attention_mask, labels=labels).loss
+        out = model(g.inputs, g.attention_mask, labels=labels)
     _, loss = _generator_after_step(table, full, masked_only=True)
-    assert loss == pytest.approx(float(expected), rel=1e-5)
+    assert loss == pytest.approx(float(out.loss), rel=1e-5)
+
+
+def test_generator_step_reports_the_originals_topk_hits(data):
+    """The training top-k counts equal the original's full sort of all scores at the selected positions."""
+    table, _ = data
+    full = _batch(data, Padding(dynamic=True, groups=3))
+    model = _model("generator", table)
+    expected = torch.zeros(4)
+    with torch.no_grad():
+        for g in full.groups:
+            order = model(g.inputs, g.attention_mask).logits.argsort(dim=-1, descending=True)[g.selected]
+            rank = (order == g.ids[g.selected][:, None]).float().argmax(dim=-1)
+            expected += torch.tensor([float((rank < k).sum()) for k in (1, 3, 5, 10)])
+    task = GeneratorTask(model, torch.optim.SGD(model.parameters(), lr=0.5), CPU, None, True)
+    sums, count = task.train_batch(full)
+    assert task.train_metrics == ("train_top1_accuracy", "train_top3_accuracy", "train_top5_accuracy",
+                                  "train_top10_accuracy")
+    assert count == full.n_selected and torch.equal(sums[1:], expected)
+    assert expected[0] < expected[3] <= count  # not all trivially 0 or all
 
 
 @pytest.mark.parametrize("padding,masked_only", [
@@ -101,8 +121,13 @@ def test_rtd_inputs_labels_and_hf_loss(data):
     assert torch.equal(labels.bool(), g.selected & (disc_ids != g.ids))
     with torch.no_grad():
         expected = task.model(disc_ids, g.attention_mask, labels=labels.long()).loss  # HF's BCE over attended
-    loss, total = task.train_batch(_batch(data, Padding(dynamic=False)))
-    assert float(loss) / total == pytest.approx(float(expected), rel=1e-5)
+    with torch.no_grad():
+        correct = float(((task.model.rtd_logits(disc_ids, g.attention_mask) > 0).float() == labels)[
+            g.attention_mask.bool()].sum())
+    sums, total = task.train_batch(_batch(data, Padding(dynamic=False)))
+    assert task.train_metrics == ("train_rtd_accuracy",)
+    assert float(sums[0]) / total == pytest.approx(float(expected), rel=1e-5)
+    assert float(sums[1]) == correct and 0 < correct <= total
 
 
 def test_discriminator_step_is_unchanged_by_length_groups(data):
@@ -127,3 +152,40 @@ def test_sampled_replacements_are_seeded(data):
     assert torch.equal(first, again)
     logits = task.generator(g.inputs, g.attention_mask).logits
     assert not torch.equal(first[g.selected], logits.argmax(-1)[g.selected])  # not the greedy choice
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_selected_only_last_layer_matches_the_full_forward(data, attn):
+    """masked_logits evaluates the generator's last layer for the selected queries alone: same
+    logits and same gradients as HF's full forward read at the selected positions."""
+    table, _ = data
+    g = _batch(data, Padding(dynamic=True, groups=1)).groups[0]
+    selected = g.selected.clone()
+    selected[1] = False  # a sample with nothing selected
+    cfg = {**CFG, "attn_implementation": attn, "generator": {**CFG["generator"], "num_hidden_layers": 2}}
+    torch.manual_seed(0)
+    model = build_model("generator", electra_config(cfg, "generator", table, MAX_TAXA), table, True)
+    ours = model.masked_logits(g.inputs, g.attention_mask, selected)
+    full = model(g.inputs, g.attention_mask).logits[selected]
+    assert ours.shape == (int(selected.sum()), table.size)
+    torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-6)
+    params = [p for p in model.parameters() if p.requires_grad]
+    for a, b in zip(torch.autograd.grad(ours.logsumexp(-1).sum(), params, allow_unused=True),
+                    torch.autograd.grad(full.logsumexp(-1).sum(), params, allow_unused=True)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert model.masked_logits(g.inputs, g.attention_mask, torch.zeros_like(selected)).shape == (0, table.size)
+
+
+def test_generator_step_with_an_unselected_group(data):
+    """A length group without any selected position still backpropagates (a zero contribution)."""
+    table, enc = data
+    batch = make_batch(enc, np.arange(len(enc)), table, MaskingProbs(0.3), seed=11,
+                       padding=Padding(dynamic=True, groups=3))
+    batch.groups[-1].selected[:] = False
+    batch.n_selected = sum(int(g.selected.sum()) for g in batch.groups)
+    model = _model("generator", table)
+    task = GeneratorTask(model, torch.optim.SGD(model.parameters(), lr=0.5), CPU, None, True)
+    sums, count = task.train_batch(batch)
+    assert count == batch.n_selected > 0 and torch.isfinite(sums).all()

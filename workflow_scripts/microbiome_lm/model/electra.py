@@ -6,15 +6,19 @@ is only the tied LM-head weight, reference 13 #29). :class:`EmbeddedElectra` kee
 that split, so ``model.hf`` is a stock HF model whose ``save_pretrained`` output has the
 published key layout (reference 7.1).
 
-Speed-ups that do not change the maths: the generator's LM head runs only on the selected
-(masked) positions (:meth:`Generator.masked_logits`), and the replacement tokens for the
-discriminator come from the same masked-only head.
+Speed-ups that do not change the maths: the generator's LM head, and its last encoder
+layer, run only on the selected (masked) positions (:meth:`Generator.masked_logits`; the last
+layer still attends to every position, it just computes no query, FFN or output that the
+loss never reads), and the replacement tokens for the discriminator come from the same
+masked-only path.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.electra.modeling_electra import eager_attention_forward
 from transformers import (
     ElectraConfig,
     ElectraForMaskedLM,
@@ -87,10 +91,52 @@ class Generator(EmbeddedElectra):
         """LM logits ``(n_selected, vocab)`` at the selected positions only.
 
         Equal to ``forward(...).logits[selected]``, without the ``(batch, length, vocab)``
-        tensor (32 x 513 x 26729 in the paper) of which the loss reads ~15 %.
+        tensor (32 x 513 x 26729 in the paper) of which the loss reads ~15 %, and with the
+        last encoder layer evaluated for the selected queries only.
         """
-        hidden = self.encode(ids, attention_mask)[selected]
+        if getattr(self, "compiled", False) or len(self.hf.electra.encoder.layer) == 0:
+            hidden = self.encode(ids, attention_mask)[selected]
+        else:
+            hidden = self._encode_selected(ids, attention_mask, selected)
         return self.hf.generator_lm_head(self.hf.generator_predictions(hidden))
+
+    def _encode_selected(self, ids: torch.Tensor, attention_mask: torch.Tensor,
+                         selected: torch.Tensor) -> torch.Tensor:
+        """Last hidden states at the selected positions, ``(n_selected, hidden)``, in
+        ``tensor[selected]`` order: all layers but the last as HF runs them, then the last
+        layer's attention (every key and value, the selected queries), output and FFN on
+        the selected rows alone."""
+        encoder = self.hf.electra.encoder
+        layers = encoder.layer
+        encoder.layer = layers[:-1]
+        try:
+            hidden = self.encode(ids, attention_mask)
+        finally:
+            encoder.layer = layers
+        last = layers[-1]
+        counts = selected.sum(dim=1)
+        width = int(counts.max()) if counts.numel() else 0
+        if width == 0:  # nothing selected: an empty result that is still part of the graph
+            return layers[-1](hidden, None)[selected]
+        rows = torch.argsort((~selected).to(torch.int8), dim=1, stable=True)[:, :width]  # selected first, in order
+        valid = torch.arange(width, device=ids.device)[None, :] < counts[:, None]
+        queries = hidden.gather(1, rows[..., None].expand(-1, -1, hidden.shape[-1]))
+        attn = last.attention.self
+        batch, length, _ = hidden.shape
+        split = (-1, attn.attention_head_size)
+        q = attn.query(queries).view(batch, width, *split).transpose(1, 2)
+        k = attn.key(hidden).view(batch, length, *split).transpose(1, 2)
+        v = attn.value(hidden).view(batch, length, *split).transpose(1, 2)
+        implementation = self.hf.config._attn_implementation
+        keys = attention_mask.bool()[:, None, None, :]
+        if implementation == "eager":
+            keys = torch.zeros(keys.shape, dtype=hidden.dtype, device=hidden.device).masked_fill(
+                ~keys, torch.finfo(hidden.dtype).min)
+        interface = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        context, _ = interface(attn, q, k, v, keys, dropout=attn.dropout.p if attn.training else 0.0,
+                               scaling=attn.scaling)
+        attended = last.attention.output(context.reshape(batch, width, -1), queries)
+        return last.feed_forward_chunk(attended)[valid]
 
     def selected_logits(self, ids: torch.Tensor, attention_mask: torch.Tensor, selected: torch.Tensor,
                         masked_only: bool = True) -> torch.Tensor:

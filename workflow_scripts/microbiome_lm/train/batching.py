@@ -78,7 +78,7 @@ def padding_for(setting: int | str, dynamic: bool, device: torch.device, hidden_
     """The ``pretrain.speed`` padding: ``length_groups: auto`` never splits on CUDA (kernel
     launches cost more than the padding they save); on a CPU the cost of a group is
     ~1.2e6 / hidden_size**2 positions (per-call overhead over per-position work, measured
-    with benchmarks/pretrain_speed.py: ~30 for the paper's width, over 1,000 for toy ones)."""
+    with benchmarks/pretrain_throughput.py: ~30 for the paper's width, over 1,000 for toy ones)."""
     if setting != "auto":
         return Padding(dynamic=dynamic, groups=int(setting))
     if device.type == "cuda":

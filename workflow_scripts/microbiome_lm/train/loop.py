@@ -36,9 +36,13 @@ METRICS_FILE = "metrics.tsv"
 
 
 class Task(Protocol):
+    """A stage's step. ``train_batch`` returns sums ``[loss, *train_metrics]`` over the batch's
+    targets and their number; the epoch's row divides each by the epoch's targets."""
+
     name: str
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
+    train_metrics: tuple[str, ...]
 
     def train_batch(self, batch: Batch) -> tuple[torch.Tensor, int]: ...
 
@@ -116,6 +120,13 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
     for name in done if world.is_main else []:
         publish(store.checkpoint(name), out_dir / name)
 
+    def add_sums(batch_sums) -> None:
+        """Fold the device-side running sums into ``sums`` (one host sync)."""
+        if isinstance(batch_sums, float):
+            return
+        for name, value in zip(("loss", *task.train_metrics), batch_sums.tolist()):
+            sums[name] = sums.get(name, 0.0) + world.sum(value)
+
     def save_state() -> None:
         if world.is_main:
             store.save(_state(task, fingerprint, epoch, step, sums, rows, done))
@@ -131,14 +142,14 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
                                  runtime.seed, stream, epoch)
             batches = EpochBatches(train, table, schedule.probs, runtime.padding, plan, runtime.seed, stream, epoch,
                                    world.shard)
-            loss_sum = 0.0  # a device tensor once the first loss arrives (no per-step sync)
+            batch_sums = 0.0  # a device tensor once the first batch is done (no per-step sync)
             bar = tqdm(total=len(plan) * schedule.batch_size, initial=step * schedule.batch_size, unit="sample",
                        desc=f"{task.name} epoch {epoch}", disable=not (runtime.progress and world.is_main),
                        mininterval=2.0)
             started = time.monotonic()
             for batch in batch_loader(batches, step, runtime.num_workers, runtime.pin_memory):
-                loss, count = task.train_batch(batch)
-                loss_sum = loss_sum + loss
+                values, count = task.train_batch(batch)
+                batch_sums = batch_sums + values
                 sums["count"] += count
                 sums["samples"] += batch.size
                 step += 1
@@ -146,8 +157,8 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
                 due = world.is_main and time.monotonic() - last_save > runtime.resume_every_s
                 if world.any(stop.requested or due):
                     stopping = world.any(stop.requested)
-                    sums["loss"] += world.sum(float(loss_sum))
-                    loss_sum = 0.0
+                    add_sums(batch_sums)
+                    batch_sums = 0.0
                     sums["seconds"] += time.monotonic() - started
                     started = time.monotonic()
                     save_state()
@@ -157,10 +168,11 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
                         raise StopRequested(f"{task.name} stopped in epoch {epoch} after batch {step}; "
                                             f"resume point {store.state_path}")
             bar.close()
-            sums["loss"] += world.sum(float(loss_sum))
+            add_sums(batch_sums)
             sums["seconds"] += time.monotonic() - started
             row = {"epoch": epoch, **schedule.epoch_info(epoch),
                    "train_loss": sums["loss"] / max(sums["count"], 1),
+                   **{m: sums.get(m, 0.0) / max(sums["count"], 1) for m in task.train_metrics},
                    **(task.evaluate(runtime.eval_batches) if world.is_main else {}),
                    "train_samples_per_s": sums["samples"] / max(sums["seconds"], 1e-9)}
             rows.append(row)

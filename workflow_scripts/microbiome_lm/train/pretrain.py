@@ -32,7 +32,7 @@ from ..model.electra import Generator, build_model, electra_config
 from ..model.encoding import encode_samples
 from ..model.masking import MaskingProbs
 from .batching import STREAMS, derive_seed, padding_for
-from .device import amp_dtype, maybe_compile, resolve_device
+from .device import amp_dtype, maybe_compile, maybe_fast_dropout, resolve_device
 from .distributed import init_world, sum_gradients_before_step
 from .loop import Runtime, Schedule, eval_batches, run_training
 from .optim import make_optimizer
@@ -110,6 +110,7 @@ class Setup:
         config = electra_config(self.cfg["model"], self.role, self.table, self.max_taxa)
         model = build_model(self.role, config, self.table, train_embeddings).to(self.device)
         maybe_compile(model, self.cfg["pretrain"]["speed"]["compile"], self.device)
+        maybe_fast_dropout(model, self.cfg["pretrain"]["speed"]["fast_dropout"], self.device)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(params, self.stage_cfg)
         sum_gradients_before_step(optimizer, self.world)

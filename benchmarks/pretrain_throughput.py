@@ -1,30 +1,36 @@
 """Pretraining throughput: a faithful re-implementation of the original code path versus ours.
 
-    python benchmarks/pretrain_speed.py                 # CPU: a few steps, a few minutes
-    python benchmarks/pretrain_speed.py --device cuda   # more steps by default
+    python benchmarks/pretrain_throughput.py                 # CPU: a few steps, ~10 minutes
+    python benchmarks/pretrain_throughput.py --device cuda   # more steps by default
 
 "original" re-implements what the published code does per batch (reference 4-6): a
 ``Dataset.__getitem__`` that sorts, prepends CLS and corrupts each sample in a per-token
 Python loop; the default collate to 513 positions; an external ``nn.Embedding`` feeding HF
 ELECTRA with eager attention in fp32; the generator's loss from HF's LM head over all
-26,729 classes at all 513 positions, plus the softmax its wrapper returned; the
-discriminator stage running that generator, then argmax, then the discriminator. "ours" is
-the package's own path (train.batching + train.steps) with the config's speed switches.
+26,729 classes at all 513 positions, plus the softmax its wrapper returned and the logged
+metrics (masked top-1/3/5/10 and all-token accuracy from a full sort of every position's
+scores); the discriminator stage running that generator, then argmax, then the
+discriminator, and its accuracy. "ours" is the package's own path (train.batching +
+train.steps, whose steps return the same metrics) with the config's speed switches.
 
 Both run the paper's dimensions (vocab 26,726 x 100; generator 10 layers / 10 heads,
-discriminator 5 / 5, hidden 200, FFN 400, 513 positions, batch 32, dropout 0.1, SGD) on
-synthetic AGP-shaped samples (a few hundred taxa per sample, heavy-tailed, ~6 % above 512).
+discriminator 5 / 5, hidden 200, FFN 400, 513 positions, dropout 0.1, SGD) on synthetic
+samples: by default 50-400 taxa each (uniform), as the pretraining issue specifies;
+``--richness agp`` draws AGP-shaped ones instead (lognormal, median 200, ~6 % above 512).
 Samples/s counts every sample of the timed steps, data loading included; the one-off
-encoding of the whole array is excluded from "ours" (it is done once per run). The "data"
-rows time the input pipelines alone: on a GPU the original's per-sample Python loop bounds
-its throughput whatever the model costs.
+encoding of the whole array is excluded from "ours" (it is done once per run). Each
+measurement runs in its own process, so "peak MB" is that process's peak resident memory
+(CPU) or peak allocated GPU memory (CUDA). The "data" rows time the input pipelines alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
+import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
@@ -37,7 +43,7 @@ from microbiome_lm.model.electra import build_model, electra_config
 from microbiome_lm.model.encoding import encode_samples
 from microbiome_lm.model.masking import MaskingProbs
 from microbiome_lm.train.batching import EpochBatches, Padding, batch_loader, epoch_batches, padding_for
-from microbiome_lm.train.device import amp_dtype, maybe_compile
+from microbiome_lm.train.device import amp_dtype, maybe_compile, maybe_fast_dropout
 from microbiome_lm.train.steps import DiscriminatorTask, GeneratorTask
 
 N_VOCAB, DIM, MAX_TAXA = 26726, 100, 512
@@ -49,15 +55,19 @@ PAPER_MODEL = {
 }
 
 
-def synthetic_agp(n: int, seed: int = 0) -> np.ndarray:
-    """AGP-shaped coordinate rows: lognormal richness (median 200), Zipf-like taxon popularity,
-    heavy-tailed integer counts with ties; top 512 kept in ascending id order as in *_512.npy."""
+def synthetic_samples(n: int, richness: str = "uniform", seed: int = 0) -> np.ndarray:
+    """Coordinate rows with 50-400 taxa (``uniform``) or AGP-shaped richness (``agp``: lognormal,
+    median 200), Zipf-like taxon popularity, heavy-tailed integer counts with ties; top 512
+    kept in ascending id order as in *_512.npy."""
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, N_VOCAB + 1) ** 0.8
     popularity /= popularity.sum()
     out = np.zeros((n, MAX_TAXA, 2))
     for i in range(n):
-        k = int(np.clip(rng.lognormal(np.log(200), 0.6), 5, 1897))
+        if richness == "uniform":
+            k = int(rng.integers(50, 401))
+        else:
+            k = int(np.clip(rng.lognormal(np.log(200), 0.6), 5, 1897))
         ids = rng.choice(N_VOCAB, size=k, replace=False, p=popularity)
         counts = np.floor(rng.pareto(1.2, size=k) * 3) + 1
         keep = np.lexsort((ids, -counts))[:MAX_TAXA]
@@ -145,7 +155,8 @@ def original_steps(stage: str, samples: np.ndarray, vocab: np.ndarray, device: t
         attention = (data["species_frequencies"] != 0).float()
         if stage == "generator":
             labels = data["electra_label"].masked_fill(~data["mask_locations"], -100)
-            loss, _ = generator(data["electra_input"], attention, labels)
+            loss, scores = generator(data["electra_input"], attention, labels)
+            original_generator_metrics(scores.detach(), data["electra_label"], data["mask_locations"])
         else:
             with torch.no_grad():
                 labels = data["electra_label"].masked_fill(~data["mask_locations"], -100)
@@ -153,18 +164,28 @@ def original_steps(stage: str, samples: np.ndarray, vocab: np.ndarray, device: t
                 g_pred = scores.argmax(dim=2)
             disc_input = torch.where(data["mask_locations"], g_pred, data["electra_input"])
             disc_label = ((data["electra_label"] != g_pred) & data["mask_locations"]).long()
-            loss, _ = disc(disc_input, attention, disc_label)
+            loss, probs = disc(disc_input, attention, disc_label)
+            float(((probs.detach() > 0.5).long() == disc_label)[attention.bool()].float().mean())
         loss.mean().backward()
         optimizer.step()
         optimizer.zero_grad()
         yield
 
 
+def original_generator_metrics(scores: torch.Tensor, labels: torch.Tensor, masked: torch.Tensor) -> list[float]:
+    """The logged accuracies: a full descending sort of every position's 26,729 scores, then
+    masked top-1/3/5/10 and all-token top-1."""
+    order = torch.sort(scores, dim=2, descending=True).indices
+    hit = order[..., :10] == labels[..., None]
+    out = [float(hit[..., :k].any(dim=-1)[masked].float().mean()) for k in (1, 3, 5, 10)]
+    return out + [float(hit[..., 0][labels != -100].float().mean())]
+
+
 # ----------------------------------------------------------------------------------------------
 # Ours: the package's data path and steps.
 # ----------------------------------------------------------------------------------------------
 def our_steps(stage: str, samples: np.ndarray, vocab: np.ndarray, device: torch.device, batch: int,
-              padding: Padding, amp: str, compile_model: bool):
+              padding: Padding, amp: str, compile_model: bool, fast_dropout: bool = True):
     table = build_token_table(vocab, "min", "mean")
     data = encode_samples(samples, table, MAX_TAXA)
     probs = MaskingProbs()
@@ -173,12 +194,14 @@ def our_steps(stage: str, samples: np.ndarray, vocab: np.ndarray, device: torch.
     generator.to(device)
     if stage == "generator":
         maybe_compile(generator, compile_model, device)
+        maybe_fast_dropout(generator, fast_dropout, device)
         optimizer = torch.optim.SGD(generator.parameters(), lr=0.01, momentum=0.9)
         task = GeneratorTask(generator, optimizer, device, amp_type, masked_only=True)
     else:
         disc = build_model("discriminator", electra_config(PAPER_MODEL, "discriminator", table, MAX_TAXA), table,
                            False).to(device)
         maybe_compile(disc, compile_model, device)
+        maybe_fast_dropout(disc, fast_dropout, device)
         optimizer = torch.optim.SGD([p for p in disc.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
         task = DiscriminatorTask(disc, optimizer, device, amp_type, masked_only=True, replacement="greedy")
         task.set_generator(generator)
@@ -218,53 +241,77 @@ def measure(steps_iter, warmup: int, steps: int, batch: int, device: torch.devic
     return steps * batch / (time.perf_counter() - start)
 
 
+def run_one(method: str, stage: str, args: argparse.Namespace, batch: int, steps: int, warmup: int) -> dict:
+    """One (method, stage) measurement; meant to run in a fresh process (see ``isolated``)."""
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    random.seed(0)
+    samples = synthetic_samples((steps + warmup) * batch, args.richness)
+    vocab = np.random.default_rng(1).normal(size=(N_VOCAB, DIM))
+    padding = padding_for(args.length_groups, True, device, PAPER_MODEL["hidden_size"])
+    if stage == "data":
+        run = (original_batches(samples, vocab, batch) if method == "original"
+               else our_batches(samples, vocab, batch, padding))
+    elif method == "original":
+        run = original_steps(stage, samples, vocab, device, batch)
+    else:
+        run = our_steps(stage, samples, vocab, device, batch, padding, args.amp, args.compile, not args.torch_dropout)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rate = measure(run, warmup, steps, batch, device)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"rate": rate, "peak_mb": peak}
+
+
+def isolated(*task) -> dict:
+    """``run_one`` in a fresh spawned process, so each row's peak memory is its own."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_one, *task).result()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="default 32 (the paper's) on CUDA, 16 on CPU: the original generator step "
-                             "needs ~11 GB of RAM at 16 and ~19 GB at 32")
+                             "with its metrics needs over 20 GB of RAM at 32")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 2 on CPU, 30 on CUDA)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 1 on CPU, 5 on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--stages", nargs="+", default=["data", "generator", "discriminator"],
                         help="data = the input pipeline alone (batches built, no model)")
+    parser.add_argument("--richness", choices=["uniform", "agp"], default="uniform",
+                        help="taxa per sample: uniform 50-400 (the issue's benchmark) or AGP-shaped")
     parser.add_argument("--length-groups", default="auto", help="ours: auto or an integer")
     parser.add_argument("--amp", default="auto", choices=["auto", "off", "bf16"])
     parser.add_argument("--compile", action="store_true", help="ours: torch.compile the encoders (CUDA)")
+    parser.add_argument("--torch-dropout", action="store_true", help="ours: torch's dropout instead of fast_dropout")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
     batch = args.batch_size or (32 if cuda else 16)
     steps = args.steps or (30 if cuda else 2)
     warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
-    data_steps = max(steps, 20)
-    padding = padding_for(args.length_groups, True, device, PAPER_MODEL["hidden_size"])
-    samples = synthetic_agp((max(steps, data_steps) + warmup) * batch)
-    vocab = np.random.default_rng(1).normal(size=(N_VOCAB, DIM))
-    richness = (samples[..., 1] > 0).sum(axis=1)
-    name = torch.cuda.get_device_name(device) if cuda else f"cpu x{torch.get_num_threads()}"
-    print(f"synthetic AGP samples: taxa per sample median {np.median(richness):.0f}, mean {richness.mean():.0f}, "
-          f"{(richness >= MAX_TAXA).mean():.0%} at {MAX_TAXA}; {warmup} warm-up + {steps} timed steps\n")
-    print("| method | stage | device | batch | samples/s | speed-up |")
-    print("|---|---|---|---|---|---|")
+    richness = (synthetic_samples(256, args.richness)[..., 1] > 0).sum(axis=1)
+    name = torch.cuda.get_device_name(device) if cuda else f"cpu x{args.threads or torch.get_num_threads()}"
+    print(f"synthetic samples ({args.richness}): taxa per sample median {np.median(richness):.0f}, "
+          f"mean {richness.mean():.0f}, {(richness >= MAX_TAXA).mean():.0%} at {MAX_TAXA}; "
+          f"{warmup} warm-up + {steps} timed steps\n")
+    print("| method | stage | device | batch | samples/s | peak MB | speed-up |")
+    print("|---|---|---|---|---|---|---|")
     for stage in args.stages:
-        torch.manual_seed(0)
-        random.seed(0)
-        if stage == "data":
-            runs = (original_batches(samples, vocab, batch), our_batches(samples, vocab, batch, padding))
-            n_steps = data_steps
-        else:
-            runs = (original_steps(stage, samples, vocab, device, batch),
-                    our_steps(stage, samples, vocab, device, batch, padding, args.amp, args.compile))
-            n_steps = steps
-        base = measure(runs[0], warmup, n_steps, batch, device)
-        print(f"| original | {stage} | {name} | {batch} | {base:.2f} | 1.0x |", flush=True)
-        torch.manual_seed(0)
-        ours = measure(runs[1], warmup, n_steps, batch, device)
-        print(f"| ours | {stage} | {name} | {batch} | {ours:.2f} | {ours / base:.1f}x |", flush=True)
+        n_steps = max(steps, 20) if stage == "data" else steps
+        base = isolated("original", stage, args, batch, n_steps, warmup)
+        print(f"| original | {stage} | {name} | {batch} | {base['rate']:.2f} | {base['peak_mb']:,.0f} | 1.0x |",
+              flush=True)
+        ours = isolated("ours", stage, args, batch, n_steps, warmup)
+        print(f"| ours | {stage} | {name} | {batch} | {ours['rate']:.2f} | {ours['peak_mb']:,.0f} | "
+              f"{ours['rate'] / base['rate']:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":
