@@ -44,12 +44,12 @@ def keep_mask(shape: tuple[int, ...], p: float) -> torch.Tensor:
     draw, so P(drop) = p to float precision. A float mask, not a bool one: multiplying by it
     is the cheapest pass on a CPU (masked_fill and bool-to-float promotion both cost more).
     """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     n = math.prod(shape)
     seed = int(torch.randint(0, 2**63 - 1, (1,), dtype=torch.int64))
     rng = np.random.Generator(np.random.SFC64(seed))
     words = rng.bit_generator.random_raw((n + 3) // 4).view(np.uint16)[:n]
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     bound, fraction = divmod(p * 65536, 1.0)
     keep = words >= np.uint16(bound)
     edge = np.flatnonzero(words == np.uint16(bound))
