@@ -41,3 +41,20 @@ def test_top_taxa_by_occurrence_keeps_taxon_zero_and_skips_unseen():
     stats = pd.DataFrame({"taxon": [0, 1, 2, 3], "count": [9, 0, 9, 4]})
     assert top_taxa(stats, 2).tolist() == [0, 2]
     assert top_taxa(stats, None).tolist() == [0, 2, 3]
+
+
+def test_spaces_must_cover_the_same_taxa(tmp_path):
+    """tsne and clusterability load both spaces through load_spaces: a row-count mismatch names the file."""
+    import numpy as np
+    import pytest as _pytest
+
+    from microbiome_lm.core.errors import InputError
+    from microbiome_lm.interpret.taxa import load_spaces
+
+    np.save(tmp_path / "avg.npy", np.zeros((5, 3, 2), dtype=np.float32))
+    np.save(tmp_path / "vocab.npy", np.zeros((4, 3)))
+    with _pytest.raises(InputError, match="vocab.npy.*4 taxa, the contextual embeddings have 5"):
+        load_spaces(tmp_path / "avg.npy", tmp_path / "vocab.npy")
+    np.save(tmp_path / "vocab.npy", np.ones((5, 3)))
+    spaces = load_spaces(tmp_path / "avg.npy", tmp_path / "vocab.npy")
+    assert list(spaces) == ["contextual", "vocabulary"] and spaces["contextual"].shape == (5, 3)

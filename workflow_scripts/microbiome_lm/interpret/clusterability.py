@@ -21,10 +21,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from ..config import add_config_arguments, config_from_args
-from ..core.errors import InputError
-from ..core.tokens import load_vocab_embeddings
 from .attribution import write_table
-from .taxa import load_average_embeddings, read_table, read_taxonomy, top_taxa
+from .taxa import load_spaces, read_table, read_taxonomy, top_taxa
 
 COLUMNS = ["space", "rank", "n_taxa", "n_clusters", "ari_mean", "ari_sd", "nmi_mean", "nmi_sd"]
 
@@ -65,13 +63,8 @@ def clusterability(spaces: dict[str, np.ndarray], taxonomy: pd.DataFrame, taxa: 
 def _run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     figures = cfg["interpret"]["figures"]
-    contextual = load_average_embeddings(args.avg_embeddings)[..., 0]
-    vocab = load_vocab_embeddings(args.vocab_embeddings)
-    if vocab.shape[0] != contextual.shape[0]:
-        raise InputError(args.vocab_embeddings, f"{vocab.shape[0]} taxa, the contextual embeddings have "
-                                                f"{contextual.shape[0]}")
     taxa = top_taxa(read_table(args.stats, ("taxon", "count")), figures["top_taxa"])
-    table = clusterability({"contextual": contextual, "vocabulary": vocab}, read_taxonomy(args.taxonomy), taxa,
+    table = clusterability(load_spaces(args.avg_embeddings, args.vocab_embeddings), read_taxonomy(args.taxonomy), taxa,
                            figures["ranks"], figures["kmeans_n_init"], figures["kmeans_repeats"], cfg["seed"])
     write_table(table, args.out)
     return 0

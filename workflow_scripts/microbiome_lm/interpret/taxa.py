@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..core.arrays import load_npy
 from ..core.errors import InputError
+from ..core.tokens import load_vocab_embeddings
 
 RANKS = ("Kingdom", "Phylum", "Class", "Order", "Family", "Genus")
 
@@ -64,3 +65,13 @@ def mean_attribution(records: pd.DataFrame, method: str, cohort: str = "agp") ->
     """Mean attribution per taxon over every record of ``cohort`` (no filtering), for colouring."""
     subset = records[(records["method"] == method) & (records["cohort"] == cohort)]
     return subset.groupby("taxon")["attribution"].mean()
+
+
+def load_spaces(avg_embeddings: str | Path, vocab_embeddings: str | Path) -> dict[str, np.ndarray]:
+    """The two embedding spaces the figures compare, by name, checked to cover the same taxa."""
+    contextual = load_average_embeddings(avg_embeddings)[..., 0]
+    vocab = load_vocab_embeddings(vocab_embeddings)
+    if vocab.shape[0] != contextual.shape[0]:
+        raise InputError(vocab_embeddings, f"{vocab.shape[0]} taxa, the contextual embeddings have "
+                                           f"{contextual.shape[0]}")
+    return {"contextual": contextual, "vocabulary": vocab}

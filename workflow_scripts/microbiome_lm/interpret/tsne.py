@@ -18,10 +18,9 @@ import pandas as pd
 from sklearn.manifold import TSNE
 
 from ..config import add_config_arguments, config_from_args
-from ..core.tokens import load_vocab_embeddings
 from .attribution import write_table
 from .ranking import read_attributions
-from .taxa import load_average_embeddings, mean_attribution, read_table, read_taxonomy, top_taxa
+from .taxa import load_spaces, mean_attribution, read_table, read_taxonomy, top_taxa
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +38,7 @@ def tsne_coordinates(points: np.ndarray, perplexity: float, max_iter: int, seed:
 def _run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     figures = cfg["interpret"]["figures"]
-    spaces = {"contextual": load_average_embeddings(args.avg_embeddings)[..., 0],
-              "vocabulary": load_vocab_embeddings(args.vocab_embeddings)}
+    spaces = load_spaces(args.avg_embeddings, args.vocab_embeddings)
     taxa = top_taxa(read_table(args.stats, ("taxon", "count")), figures["top_taxa"])
     phylum = read_taxonomy(args.taxonomy)["Phylum"].reindex(taxa)
     attribution = mean_attribution(read_attributions(args.attributions), figures["attribution_method"]).reindex(taxa)

@@ -117,7 +117,7 @@ class Generator(EmbeddedElectra):
         counts = selected.sum(dim=1)
         width = int(counts.max()) if counts.numel() else 0
         if width == 0:  # nothing selected: an empty result that is still part of the graph
-            return layers[-1](hidden, None)[selected]
+            return last(hidden, None)[selected]
         rows = torch.argsort((~selected).to(torch.int8), dim=1, stable=True)[:, :width]  # selected first, in order
         valid = torch.arange(width, device=ids.device)[None, :] < counts[:, None]
         queries = hidden.gather(1, rows[..., None].expand(-1, -1, hidden.shape[-1]))
