@@ -106,20 +106,17 @@ def test_planted_ibd_taxa_dominate_the_ranking(toy):
     enriched, depleted = set(planted["enriched"]), set(planted["depleted"])
     ranking = pd.read_csv(toy["root"] / "ranking.tsv", sep="\t")
     strongest = ranking.reindex(ranking["mean"].abs().sort_values(ascending=False).index).head(10)
-    # Seed 7, planted effect +/-3 logit, members trained with the published token dropout: all six
-    # planted enriched taxa are among the 10 strongest (the five strongest are planted). The
-    # depleted taxa score low: they are present mainly in controls the ensemble is sure of, where
-    # removing one barely moves p(IBD) (ablation on a saturated probability), and cohort-linked
-    # taxa outscore them. Issue 5 asks for 7 of 10; docs/interpretation.md "Toy" has the numbers.
-    assert set(strongest["taxon"].head(5)) <= enriched, strongest
-    assert enriched <= set(strongest["taxon"]), strongest
-    assert len(set(strongest["taxon"]) & (enriched | depleted)) >= 6, strongest
+    # Seed 7, 8 enriched + 8 depleted taxa at +/-3 logit, members trained with the published token
+    # dropout: 10 of the 10 strongest are planted (9 with member seeds 100-104, checked offline);
+    # docs/interpretation.md "Toy". The issue's bar is 7 of 10, and the five strongest are planted.
+    assert len(set(strongest["taxon"]) & (enriched | depleted)) >= 7, strongest
+    assert set(strongest["taxon"].head(5)) <= enriched | depleted, strongest
     # found ones point the right way: enriched towards IBD, depleted away from it
     found = ranking[ranking["taxon"].isin(enriched | depleted)]
     assert (found.loc[found["taxon"].isin(enriched), "mean"] > 0).all()
     assert (found.loc[found["taxon"].isin(depleted), "mean"] < 0).all()
     ends = pd.read_csv(toy["root"] / "top_bottom.tsv", sep="\t")
-    assert len(set(ends.loc[ends["end"] == "top", "taxon"]) & enriched) == len(enriched)
+    assert len(set(ends.loc[ends["end"] == "top", "taxon"]) & enriched) >= len(enriched) - 1
     sequences = read_vocabulary_fasta(toy["fasta"])
     assert all(sequences[t] == s for t, s in zip(ends["taxon"], ends["sequence"]))
 
@@ -146,7 +143,7 @@ def test_embeddings_and_figures(toy):
                  "--out", str(root / "tsne.tsv")]) == 0
     assert main(["clusterability", *common, "--out", str(root / "cluster.tsv")]) == 0
     cluster = pd.read_csv(root / "cluster.tsv", sep="\t").set_index(["space", "rank"])
-    # the toy's vocabulary embeddings carry phylogeny (docs/toy_data.md: KMeans(6) vs phylum ARI 0.48)
+    # the toy's vocabulary embeddings carry phylogeny (docs/toy_data.md: KMeans(6) vs phylum ARI 0.49)
     assert cluster.loc[("vocabulary", "Phylum"), "ari_mean"] > 0.2
     assert cluster.loc[("vocabulary", "Phylum"), "ari_mean"] > cluster.loc[
         ("contextual (shuffled labels)", "Phylum"), "ari_mean"] + 0.1

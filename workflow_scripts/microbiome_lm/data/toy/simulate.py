@@ -23,6 +23,8 @@ RARE_FRACTION = 0.125  # AGP ASVs beyond the vocabulary, per vocabulary taxon
 IBD_PREVALENCE = 0.28  # share of AGP hosts with IBD (the real AGP has ~5 %)
 ANSWERED = {"IBD": 0.6, "FRUIT_FREQUENCY": 0.7, "VEGETABLE_FREQUENCY": 0.7}  # hosts with an answer
 PLANTED_BAND = (0.03, 0.25)  # planted taxa come from this quantile band of base prevalence
+TAXA_PER_IBD_TAXON = 36  # one IBD-enriched and one IBD-depleted taxon per 36 vocabulary taxa (8 + 8 of 300)
+TAXA_PER_DIET_TAXON = 150  # one rising and one falling taxon per diet answer per 150 (2 + 2 of 300)
 MIN_SPARE = 10  # 16S fragments kept aside as candidate novel cohort ASVs
 AGP_DEPTH = (25_000, 0.55, 5_001)  # median, sd of log, minimum (samples > 5000 reads were kept)
 
@@ -79,7 +81,7 @@ def _planted_sets(rng: np.random.Generator, base: np.ndarray, members: np.ndarra
     Diet taxa are split into ones that rise and ones that fall with the answer category.
     """
     ranked = members[np.argsort(-base[members], kind="stable")]
-    n_ibd, n_diet = max(2, n_taxa // 50), max(2, n_taxa // 150)
+    n_ibd, n_diet = max(2, n_taxa // TAXA_PER_IBD_TAXON), max(2, n_taxa // TAXA_PER_DIET_TAXON)
     sizes = {"ibd_enriched": n_ibd, "ibd_depleted": n_ibd, "fruit_up": n_diet, "fruit_down": n_diet,
              "vegetable_up": n_diet, "vegetable_down": n_diet}
     start = int(PLANTED_BAND[0] * len(ranked))
