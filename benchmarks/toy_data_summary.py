@@ -32,6 +32,7 @@ from microbiome_lm.data import toy_16s
 from microbiome_lm.data.fasta import read_vocabulary_fasta
 from microbiome_lm.data.hosts import build_host_pickles, load_host_pickle
 from microbiome_lm.data.toy import generate_toy_mirror
+from microbiome_lm.evaluate.baselines import count_matrix, relative_abundance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,18 +45,11 @@ def arrays(mirror: Path) -> dict[str, np.ndarray]:
 
 def presence(array: np.ndarray, n_taxa: int) -> np.ndarray:
     """(samples, taxa) bool from a coordinate array."""
-    out = np.zeros((len(array), n_taxa), dtype=bool)
-    for i, row in enumerate(array):
-        out[i, row[row[:, 1] > 0, 0].astype(int)] = True
-    return out
+    return count_matrix(array, n_taxa).toarray() > 0
 
 
 def log_relative(array: np.ndarray, n_taxa: int) -> np.ndarray:
-    dense = np.zeros((len(array), n_taxa))
-    for i, row in enumerate(array):
-        kept = row[row[:, 1] > 0]
-        dense[i, kept[:, 0].astype(int)] = kept[:, 1] / kept[:, 1].sum()
-    return np.log10(dense + 1e-5)
+    return np.log10(relative_abundance(array, n_taxa).astype(np.float64) + 1e-5)
 
 
 def embedding_rows(mirror: Path, n_taxa: int) -> list[tuple[str, str]]:
