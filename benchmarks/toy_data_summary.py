@@ -69,7 +69,8 @@ def embedding_rows(mirror: Path, n_taxa: int) -> list[tuple[str, str]]:
 
 
 def baseline_rows(mirror: Path, data: dict, signal: dict, n_taxa: int, folder: Path) -> list[tuple[str, str]]:
-    (folder / "total_IBD_otu.npy").write_bytes(_npy(data["total_IBD_otu.npy"]))
+    with zipfile.ZipFile(mirror / "dryad" / "microbiomedata.zip") as archive:
+        archive.extract("total_IBD_otu.npy", folder)  # the host pickle is built from a file, as in the workflow
     meta = mirror / "agp_metadata"
     pickle = build_host_pickles(seqtab=meta / "seqtab_final_filter.07.txt",
                                 vocab_fasta=mirror / "dryad" / "seqs_.07_embed.fasta",
@@ -90,12 +91,6 @@ def baseline_rows(mirror: Path, data: dict, signal: dict, n_taxa: int, folder: P
     return [("logistic regression (C 0.1), host-blocked 5-fold AUROC on total_IBD", f"{roc_auc_score(y, scores):.3f}"),
             ("the same trained on all of total_IBD: AUROC Halfvarson; HMP2", f"{external[0]:.3f}; {external[1]:.3f}"),
             ("planted IBD taxa among its 10 largest coefficients", f"{len(top10 & planted)}")]
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def main(argv=None) -> None:
