@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from microbiome_lm.cli import main
 from microbiome_lm.core.errors import ConfigError
 from microbiome_lm.train.batching import Shard
 from microbiome_lm.train.distributed import init_world
+from microbiome_lm.train.resume import rng_for_rank
 
 from .test_pretrain_cli import TINY, stage_args, weights, write_inputs
 
@@ -28,12 +31,16 @@ CONFIG["pretrain"]["generator"].update(batch_size=10, shuffle=True)
 CONFIG["pretrain"]["discriminator"].update(batch_size=10, drop_last=False)
 
 
-def torchrun(args, nproc=2):
+def torchrun_command(args, nproc=2):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                           str(nproc), "-m", "microbiome_lm", *args], capture_output=True, text=True, timeout=600,
-                          env=env)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), "-m",
+            "microbiome_lm", *args], env
+
+
+def torchrun(args, nproc=2):
+    command, env = torchrun_command(args, nproc)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +87,56 @@ def test_more_ranks_than_batch_rows_is_a_config_error(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="smaller than the 2 DDP ranks"):
         init_world(torch.device("cpu"), batch_size=1)
+
+
+# With dropout on and torch's own dropout (its draws depend on each rank's shard shape), the two
+# ranks' random streams part ways, so a resume point must carry every rank's random state.
+STOPPABLE = copy.deepcopy(TINY)
+STOPPABLE["pretrain"]["generator"].update(epochs=8, checkpoint_epochs=[3, 7], batch_size=10, shuffle=True)
+STOPPABLE["pretrain"]["speed"] = {"fast_dropout": False}
+
+
+def test_sigterm_to_every_rank_then_rerun_matches_uninterrupted_ddp_run(tmp_path):
+    """What SLURM does at a time limit: SIGTERM to every process of the step, torchrun included."""
+    paths = write_inputs(tmp_path, config=STOPPABLE, n_train=43)
+    stopped = tmp_path / "stopped"
+    command, env = torchrun_command(stage_args("pretrain-generator", paths, stopped))
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    state = stopped / "resume" / "state.pt"
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # the first resume point appears at the end of epoch 0
+    os.killpg(proc.pid, signal.SIGTERM)
+    output = proc.communicate(timeout=300)[0].decode()
+    assert proc.returncode != 0, output
+    assert "rerun the same command to continue" in output, output
+    saved = torch.load(state, weights_only=True)
+    assert 1 <= saved["epoch"] < 8
+    assert len(saved["rng"]) == 2, "one random state per rank"
+    assert not torch.equal(saved["rng"][0]["torch"], saved["rng"][1]["torch"]), \
+        "the ranks' streams should differ, or this test cannot tell them apart"
+    assert not (stopped / "metrics.tsv").exists()
+
+    rerun = torchrun(stage_args("pretrain-generator", paths, stopped))
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    reference = tmp_path / "reference"
+    run = torchrun(stage_args("pretrain-generator", paths, reference))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for name in ("epoch3", "epoch7"):
+        ours, expected = weights(stopped / name), weights(reference / name)
+        assert ours.keys() == expected.keys()
+        assert all(torch.equal(ours[k], expected[k]) for k in expected), name
+    ours, expected = (pd.read_csv(d / "metrics.tsv", sep="\t").drop(columns="train_samples_per_s")
+                      for d in (stopped, reference))
+    pd.testing.assert_frame_equal(ours, expected)
+    assert not (stopped / "resume").exists()
+
+
+def test_each_rank_takes_its_own_saved_random_state(caplog):
+    states = [{"rank": r} for r in range(2)]
+    assert [rng_for_rank(states, r, 2) for r in range(2)] == states
+    assert rng_for_rank({"rank": 0}, 0, 1) == {"rank": 0}  # single-process points hold one state
+    assert not caplog.records
+    assert [rng_for_rank(states, r, 4) for r in range(4)] == states + states  # resumed on more ranks
+    assert "written by 2 rank(s), resumed on 4" in caplog.text

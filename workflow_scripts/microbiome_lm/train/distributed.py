@@ -57,6 +57,14 @@ class World:
         dist.all_reduce(total)
         return float(total.item())
 
+    def gather(self, obj: object) -> list:
+        """Every rank's ``obj``, in rank order, on every rank (e.g. each rank's random state)."""
+        if self.size == 1:
+            return [obj]
+        out = [None] * self.size
+        dist.all_gather_object(out, obj)
+        return out
+
     def close(self) -> None:
         if self.size > 1 and dist.is_initialized():
             dist.destroy_process_group()

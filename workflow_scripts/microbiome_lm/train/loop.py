@@ -28,7 +28,7 @@ from ..model.masking import MaskingProbs
 from .batching import STREAMS, Batch, EpochBatches, Padding, batch_loader, epoch_batches
 from .distributed import World
 from .metrics import write_metrics
-from .resume import ResumeStore, StopRequested, StopSignal, capture_rng, publish, restore_rng
+from .resume import ResumeStore, StopRequested, StopSignal, capture_rng, publish, restore_rng, rng_for_rank
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,13 @@ def eval_batches(data: EncodedSamples, table: TokenTable, probs: MaskingProbs, p
     return [source[i] for i in range(len(source))]
 
 
-def _state(task: Task, fingerprint: str, epoch: int, step: int, sums: dict, rows: list, done: list) -> dict:
+def _state(task: Task, fingerprint: str, epoch: int, step: int, sums: dict, rows: list, done: list,
+           rngs: list[dict]) -> dict:
+    """The resume point; ``rngs`` holds every rank's random state, in rank order."""
     return {
         "fingerprint": fingerprint, "epoch": epoch, "step": step, "sums": dict(sums), "rows": list(rows),
         "checkpoints": list(done), "model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(),
-        "rng": capture_rng(),
+        "rng": rngs,
     }
 
 
@@ -115,7 +117,7 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
         task.model.load_state_dict(state["model"])
         task.optimizer.load_state_dict(state["optimizer"])
         epoch, step, rows, done, sums = state["epoch"], state["step"], state["rows"], state["checkpoints"], state["sums"]
-        restore_rng(state["rng"])
+        restore_rng(rng_for_rank(state["rng"], world.rank, world.size))
         log.info("resuming %s at epoch %d, batch %d", task.name, epoch, step)
     for name in done if world.is_main else []:
         publish(store.checkpoint(name), out_dir / name)
@@ -128,8 +130,10 @@ def run_training(task: Task, train: EncodedSamples, table: TokenTable, schedule:
             sums[name] = sums.get(name, 0.0) + world.sum(value)
 
     def save_state() -> None:
+        """Called on every rank at the same point (rank 0 alone writes)."""
+        rngs = world.gather(capture_rng())
         if world.is_main:
-            store.save(_state(task, fingerprint, epoch, step, sums, rows, done))
+            store.save(_state(task, fingerprint, epoch, step, sums, rows, done, rngs))
 
     last_save = time.monotonic()
     with StopSignal() as stop:

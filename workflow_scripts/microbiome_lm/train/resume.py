@@ -1,7 +1,7 @@
 """Resume points: everything a stopped run needs to end with the same weights as an unstopped one.
 
 A resume point holds model and optimiser states, every random state (torch CPU and CUDA,
-python, numpy), the position in the data order (epoch, batches done), the running epoch
+python, numpy) of every DDP rank (their dropout draws part ways), the position in the data order (epoch, batches done), the running epoch
 sums and the metric rows so far. It is written atomically, so a kill during the write
 leaves the previous one intact.
 
@@ -79,6 +79,18 @@ def restore_rng(state: dict) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def rng_for_rank(saved: dict | list, rank: int, size: int) -> dict:
+    """This rank's random state from a resume point's per-rank list (or the one state of a
+    single-process point). Resumed on another number of ranks, rank r takes saved r mod n:
+    the run goes on with the same batches, only its dropout draws differ from an unstopped run."""
+    if isinstance(saved, dict):
+        saved = [saved]
+    if len(saved) != size:
+        log.warning("resume point written by %d rank(s), resumed on %d: dropout draws will differ from an "
+                    "uninterrupted run", len(saved), size)
+    return saved[rank % len(saved)]
 
 
 class ResumeStore:
