@@ -117,13 +117,20 @@ def test_split_runs_score_their_own_parts(toy, tmp_path):
 
 
 def test_together_equals_alone(toy, tmp_path):
-    """Two members in one process score as each trained alone with the same seed (model dropout 0)."""
+    """Two members in one process score as each trained alone with the same seed (model dropout 0),
+    in one pass per step or one member per pass."""
     deterministic = ["--set", "model.hidden_dropout_prob=0", "--set", "model.attention_probs_dropout_prob=0",
                      "--set", "finetune.token_dropout=0.3", "--set", "finetune.token_dropout_eval=true",
                      "--set", "finetune.frozen_encoder_layers=1", "--eval-set",
                      f"halfvarson={toy['hv']}:{toy['hv_labels']}"]
     assert main(common(toy, tmp_path / "together", "--members", "2", *deterministic)) == 0
     together = pd.read_csv(tmp_path / "together" / "scores.tsv", sep="\t")
+    # one member per forward/backward pass: still one optimiser step for both, the same models
+    assert main(common(toy, tmp_path / "passes", "--members", "2", "--set", "finetune.members_per_pass=1",
+                       *deterministic)) == 0
+    in_passes = pd.read_csv(tmp_path / "passes" / "scores.tsv", sep="\t")
+    assert in_passes[["run", "split", "row"]].equals(together[["run", "split", "row"]])
+    np.testing.assert_allclose(in_passes["score"].to_numpy(), together["score"].to_numpy(), atol=1e-5)
     for k in (1, 2):  # member k alone: the seed that makes config seed + 1 equal seed + k
         seed = CONFIG["seed"] + k - 1
         assert main(common(toy, tmp_path / f"alone{k}", "--members", "1", "--set", f"seed={seed}",

@@ -14,7 +14,7 @@ from microbiome_lm.model.electra import build_model, electra_config
 from microbiome_lm.model.encoding import attention_mask, encode_samples
 from microbiome_lm.train.batching import Padding
 from microbiome_lm.train.finetune_data import RunSpec, Scored
-from microbiome_lm.train.finetune_loop import LockstepTrainer, Member, Settings, epoch_order
+from microbiome_lm.train.finetune_loop import LockstepTrainer, Member, Settings, epoch_order, passes
 
 from .conftest import coordinate_rows
 
@@ -149,3 +149,9 @@ def test_dynamic_padding_does_not_change_scores(start):
         trainer.score(0)
         scores.append(trainer.score_rows[0]["score"])
     np.testing.assert_allclose(scores[0], scores[1], atol=1e-6)
+
+
+def test_passes_cut_members_in_order_without_loss():
+    assert passes([0, 1, 2, 3, 4], None) == [[0, 1, 2, 3, 4]]
+    assert passes([0, 1, 2, 3, 4], 2) == [[0, 1], [2, 3], [4]]
+    assert passes([1, 3], 5) == [[1, 3]]

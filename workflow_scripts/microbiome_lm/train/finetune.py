@@ -55,7 +55,18 @@ def settings(ft: dict, device: torch.device, progress: bool) -> Settings:
     return Settings(epochs=ft["epochs"], batch_size=ft["batch_size"], eval_batch_size=ft["eval_batch_size"],
                     loss=ft["loss"], balanced=ft["balanced_sampling"], token_dropout=ft["token_dropout"],
                     token_dropout_eval=ft["token_dropout_eval"], device=device,
-                    padding=Padding(dynamic=ft["dynamic_padding"]), progress=progress)
+                    padding=Padding(dynamic=ft["dynamic_padding"]), progress=progress,
+                    members_per_pass=members_per_pass(ft["members_per_pass"], device))
+
+
+def members_per_pass(setting: str | int, device: torch.device) -> int | None:
+    """Config ``finetune.members_per_pass`` as the loop takes it (None = all in one pass).
+
+    ``auto``: all on CUDA, where one wide pass keeps the GPU busy; 1 on a CPU, where wider
+    passes are slower at the paper's sizes and cost ~3.4 GB per extra model."""
+    if setting == "all" or (setting == "auto" and device.type == "cuda"):
+        return None
+    return 1 if setting == "auto" else int(setting)
 
 
 def finetune(args: argparse.Namespace) -> Path:

@@ -7,7 +7,8 @@ would see alone, and the step is exactly its own (a sum of per-member losses ove
 parameters gives each member its own gradient; SGD acts per parameter). The encoder dropout
 of HF's modules draws from torch's process-wide stream, so with dropout > 0 a member trained
 together is statistically, not bitwise, the one trained alone; with dropout 0 the two agree
-to float rounding (tests/test_finetune_together.py).
+to float rounding (tests/test_finetune_cli.py::test_together_equals_alone). ``members_per_pass``
+cuts a step into several forward/backward passes to bound memory, with the same update.
 
 Sampling (reference 4, ``create_weighted_sampler``): each row weighs N / count(its class) and
 ``len(train)`` rows are drawn with replacement per epoch (torch's ``WeightedRandomSampler``
@@ -85,6 +86,14 @@ class Settings:
     device: torch.device
     padding: Padding
     progress: bool = True
+    members_per_pass: int | None = None  # None: every active member in one pass
+
+
+def passes(active: list[int], size: int | None) -> list[list[int]]:
+    """``active`` member indices cut into consecutive passes of at most ``size`` members."""
+    if size is None:
+        return [active]
+    return [active[i:i + size] for i in range(0, len(active), size)]
 
 
 class LockstepTrainer:
@@ -122,17 +131,20 @@ class LockstepTrainer:
                   mininterval=2.0) as bar:
             for step in range(max(len(p) for p in plans)):
                 active = [k for k, p in enumerate(plans) if step < len(p)]
-                ids = [drop_tokens(samples.ids[torch.from_numpy(plans[k][step])], self.pad_id, s.token_dropout,
-                                   self.members[k].dropout) for k in active]
-                width = self._width(ids)
-                logits = self.stack([self._device_batch(k, block, width) for k, block in zip(active, ids)])
-                losses = []
-                for k, out in zip(active, logits):
-                    target = torch.from_numpy(self.labels[plans[k][step]]).to(s.device)
-                    losses.append(loss_fn(s.loss, out, target))
-                    sums[k] = sums[k] + losses[-1].detach() * len(target)
                 self.optimizer.zero_grad(set_to_none=True)
-                torch.stack(losses).sum().backward()
+                # Members share no trainable parameter, so backward pass by pass gives each its
+                # own gradient, the same as one pass; one optimiser step then updates them all.
+                for chunk in passes(active, s.members_per_pass):
+                    ids = [drop_tokens(samples.ids[torch.from_numpy(plans[k][step])], self.pad_id,
+                                       s.token_dropout, self.members[k].dropout) for k in chunk]
+                    width = self._width(ids)
+                    logits = self.stack([self._device_batch(k, block, width) for k, block in zip(chunk, ids)])
+                    losses = []
+                    for k, out in zip(chunk, logits):
+                        target = torch.from_numpy(self.labels[plans[k][step]]).to(s.device)
+                        losses.append(loss_fn(s.loss, out, target))
+                        sums[k] = sums[k] + losses[-1].detach() * len(target)
+                    torch.stack(losses).sum().backward()
                 self.optimizer.step()
                 if self.scheduler is not None:
                     self.scheduler.step()
@@ -154,16 +166,15 @@ class LockstepTrainer:
             outputs: list[list[torch.Tensor]] = [[] for _ in self.members]
             for step in range(max(len(p) for p in plans)):
                 active = [k for k, p in enumerate(plans) if step < len(p) and p[step].size]
-                if not active:
-                    continue
-                ids = [sets[k].samples.ids[torch.from_numpy(plans[k][step])] for k in active]
-                if s.token_dropout_eval:
-                    ids = [drop_tokens(block, self.pad_id, s.token_dropout, generators[k])
-                           for k, block in zip(active, ids)]
-                width = self._width(ids)
-                logits = self.stack([self._device_batch(k, block, width) for k, block in zip(active, ids)])
-                for k, out in zip(active, logits):
-                    outputs[k].append(probability_of_class1(out).cpu())
+                for chunk in passes(active, s.members_per_pass):
+                    ids = [sets[k].samples.ids[torch.from_numpy(plans[k][step])] for k in chunk]
+                    if s.token_dropout_eval:
+                        ids = [drop_tokens(block, self.pad_id, s.token_dropout, generators[k])
+                               for k, block in zip(chunk, ids)]
+                    width = self._width(ids)
+                    logits = self.stack([self._device_batch(k, block, width) for k, block in zip(chunk, ids)])
+                    for k, out in zip(chunk, logits):
+                        outputs[k].append(probability_of_class1(out).cpu())
             for k, m in enumerate(self.members):
                 rows = sets[k].rows
                 self.score_rows.append({
