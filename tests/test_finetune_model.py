@@ -155,3 +155,20 @@ def test_passes_cut_members_in_order_without_loss():
     assert passes([0, 1, 2, 3, 4], None) == [[0, 1, 2, 3, 4]]
     assert passes([0, 1, 2, 3, 4], 2) == [[0, 1], [2, 3], [4]]
     assert passes([1, 3], 5) == [[1, 3]]
+    assert passes([], None) == passes([], 2) == []
+
+
+@pytest.mark.parametrize("per_pass", [None, 1])
+def test_scoring_an_empty_set_gives_no_rows(start, per_pass):
+    _, samples, labels = start
+    model = member(start)
+    rows = np.arange(len(samples))
+    spec = RunSpec("m1", 1, rows, [Scored("val", samples, labels, rows[:0]), Scored("test", samples, labels, rows)])
+    settings = Settings(epochs=1, batch_size=8, eval_batch_size=5, loss="mse", balanced=True, token_dropout=0.0,
+                        token_dropout_eval=False, device=torch.device("cpu"), padding=Padding(),
+                        members_per_pass=per_pass)
+    trainer = LockstepTrainer(MemberStack([model]), [Member.create(spec, 1)], labels, settings,
+                              torch.optim.SGD(model.parameters(), lr=0.1), model.pad_id)
+    trainer.score(0)
+    empty, full = trainer.score_rows
+    assert empty["score"].size == 0 and list(full["row"]) == list(rows) and full["score"].size == len(rows)

@@ -90,9 +90,10 @@ class Settings:
 
 
 def passes(active: list[int], size: int | None) -> list[list[int]]:
-    """``active`` member indices cut into consecutive passes of at most ``size`` members."""
+    """``active`` member indices cut into consecutive passes of at most ``size`` members (none
+    when no member is active, e.g. a scoring step past every member's last batch)."""
     if size is None:
-        return [active]
+        return [active] if active else []
     return [active[i:i + size] for i in range(0, len(active), size)]
 
 
