@@ -12,7 +12,9 @@ math path, which does the same products as the fused kernels). Element-wise work
 LayerNorm, softmax, dropout, the optimiser) is not counted, so the ceiling is generous.
 
 It then times dense fp32 matrix products (``torch.mm``) at large square shapes and at the
-model's own shapes and takes the fastest as this device's peak. ``peak / FLOP per sample`` is
+model's own shapes and takes the fastest as this device's peak; the same in bf16 gives the
+ceiling that bf16 autocast (``pretrain.speed.amp: bf16``) could approach, where the device
+multiplies bf16 natively (CUDA; CPUs with AVX512-BF16 or AMX). ``peak / FLOP per sample`` is
 the most samples per second any implementation doing the same maths in fp32 could reach;
 the table sets it against the 10x target (ten times the original code's rate that the
 pretraining issue quotes for this machine) and against our measured rate.
@@ -43,9 +45,10 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_rate(m: int, k: int, n: int, device: torch.device, seconds: float = 1.0) -> float:
-    """Sustained fp32 GFLOP/s of ``(m x k) @ (k x n)``, repeated for about ``seconds``."""
-    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+def gemm_rate(m: int, k: int, n: int, device: torch.device, seconds: float = 1.0,
+              dtype: torch.dtype = torch.float32) -> float:
+    """Sustained GFLOP/s of ``(m x k) @ (k x n)`` in ``dtype``, repeated for about ``seconds``."""
+    a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     sync(device)
@@ -94,26 +97,27 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
 
-    print(f"fp32 matrix-product rate on {name}\n")
-    print("| m x k x n | GFLOP/s |")
-    print("|---|---|")
-    rates = {}
+    print(f"matrix-product rate on {name} (bf16: what autocast's products could reach)\n")
+    print("| m x k x n | fp32 GFLOP/s | bf16 GFLOP/s |")
+    print("|---|---|---|")
+    rates, bf16_rates = {}, {}
     for shape in GEMM_SHAPES:
         rates[shape] = gemm_rate(*shape, device)
-        print(f"| {' x '.join(map(str, shape))} | {rates[shape]:.1f} |", flush=True)
-    peak = max(rates.values())
+        bf16_rates[shape] = gemm_rate(*shape, device, dtype=torch.bfloat16)
+        print(f"| {' x '.join(map(str, shape))} | {rates[shape]:.1f} | {bf16_rates[shape]:.1f} |", flush=True)
+    peak, bf16_peak = max(rates.values()), max(bf16_rates.values())
 
-    print(f"\nceiling = peak {peak:.1f} GFLOP/s / counted FLOP per sample (batch {args.batch_size}, "
-          f"{args.richness} richness)\n")
-    print("| stage | GFLOP per sample | ceiling samples/s | 10x target samples/s | ours measured samples/s "
-          "| ours, % of ceiling |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nceiling = fp32 peak {peak:.1f} GFLOP/s / counted FLOP per sample (batch {args.batch_size}, "
+          f"{args.richness} richness); bf16 ceiling = bf16 peak {bf16_peak:.1f} GFLOP/s / the same count\n")
+    print("| stage | GFLOP per sample | ceiling samples/s | bf16 ceiling samples/s | 10x target samples/s "
+          "| ours measured samples/s (fp32) | ours, % of ceiling |")
+    print("|---|---|---|---|---|---|---|")
     for stage in args.stages:
         flops, measured = step_flops(stage, args, device)
-        ceiling = peak * 1e9 / flops
+        ceiling, bf16_ceiling = peak * 1e9 / flops, bf16_peak * 1e9 / flops
         target = 10 * ORIGINAL_SAMPLES_PER_S[stage]
-        print(f"| {stage} | {flops / 1e9:.2f} | {ceiling:.1f} | {target:.1f} | {measured:.2f} | "
-              f"{measured / ceiling:.0%} |", flush=True)
+        print(f"| {stage} | {flops / 1e9:.2f} | {ceiling:.1f} | {bf16_ceiling:.1f} | {target:.1f} | "
+              f"{measured:.2f} | {measured / ceiling:.0%} |", flush=True)
 
 
 if __name__ == "__main__":

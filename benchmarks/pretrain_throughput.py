@@ -241,7 +241,8 @@ def measure(steps_iter, warmup: int, steps: int, batch: int, device: torch.devic
     return steps * batch / (time.perf_counter() - start)
 
 
-def run_one(method: str, stage: str, args: argparse.Namespace, batch: int, steps: int, warmup: int) -> dict:
+def run_one(method: str, stage: str, args: argparse.Namespace, batch: int, steps: int, warmup: int,
+            amp: str = "auto") -> dict:
     """One (method, stage) measurement; meant to run in a fresh process (see ``isolated``)."""
     device = torch.device(args.device)
     if args.threads:
@@ -250,14 +251,14 @@ def run_one(method: str, stage: str, args: argparse.Namespace, batch: int, steps
     random.seed(0)
     samples = synthetic_samples((steps + warmup) * batch, args.richness)
     vocab = np.random.default_rng(1).normal(size=(N_VOCAB, DIM))
-    padding = padding_for(args.length_groups, True, device, PAPER_MODEL["hidden_size"])
+    padding = padding_for(args.length_groups, True, device, PAPER_MODEL["hidden_size"], amp_dtype(amp, device))
     if stage == "data":
         run = (original_batches(samples, vocab, batch) if method == "original"
                else our_batches(samples, vocab, batch, padding))
     elif method == "original":
         run = original_steps(stage, samples, vocab, device, batch)
     else:
-        run = our_steps(stage, samples, vocab, device, batch, padding, args.amp, args.compile, not args.torch_dropout)
+        run = our_steps(stage, samples, vocab, device, batch, padding, amp, args.compile, not args.torch_dropout)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     rate = measure(run, warmup, steps, batch, device)
@@ -288,7 +289,8 @@ def main(argv=None) -> None:
     parser.add_argument("--richness", choices=["uniform", "agp"], default="uniform",
                         help="taxa per sample: uniform 50-400 (the issue's benchmark) or AGP-shaped")
     parser.add_argument("--length-groups", default="auto", help="ours: auto or an integer")
-    parser.add_argument("--amp", default="auto", choices=["auto", "off", "bf16"])
+    parser.add_argument("--amp", nargs="+", default=["auto"], choices=["auto", "off", "bf16"],
+                        help="ours: one row per setting (bf16 = autocast, also on a CPU with AVX512-BF16/AMX)")
     parser.add_argument("--compile", action="store_true", help="ours: torch.compile the encoders (CUDA)")
     parser.add_argument("--torch-dropout", action="store_true", help="ours: torch's dropout instead of fast_dropout")
     args = parser.parse_args(argv)
@@ -309,9 +311,11 @@ def main(argv=None) -> None:
         base = isolated("original", stage, args, batch, n_steps, warmup)
         print(f"| original | {stage} | {name} | {batch} | {base['rate']:.2f} | {base['peak_mb']:,.0f} | 1.0x |",
               flush=True)
-        ours = isolated("ours", stage, args, batch, n_steps, warmup)
-        print(f"| ours | {stage} | {name} | {batch} | {ours['rate']:.2f} | {ours['peak_mb']:,.0f} | "
-              f"{ours['rate'] / base['rate']:.1f}x |", flush=True)
+        for amp in args.amp if stage != "data" else ["off"]:
+            ours = isolated("ours", stage, args, batch, n_steps, warmup, amp)
+            label = "ours" if len(args.amp) == 1 or stage == "data" else f"ours, amp {amp}"
+            print(f"| {label} | {stage} | {name} | {batch} | {ours['rate']:.2f} | {ours['peak_mb']:,.0f} | "
+                  f"{ours['rate'] / base['rate']:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

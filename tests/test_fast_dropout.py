@@ -53,6 +53,22 @@ def test_fast_dropout_module_scales_kept_values():
     assert abs(float((~kept).float().mean()) - 0.2) < 0.01
 
 
+def test_mixed_precision_tensors_take_the_same_fast_mask():
+    """bf16 activations (``amp: bf16`` on a CPU) get the float32 mask of the same seed, cast: the
+    same stream, not torch's bernoulli_, which costs even more per element in bf16."""
+    torch.manual_seed(4)
+    reference = keep_mask((300, 200), 0.2)
+    torch.manual_seed(4)
+    half = keep_mask((300, 200), 0.2, torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and torch.equal(half.float(), reference)
+    x = (torch.rand(300, 200) + 1.0).to(torch.bfloat16)
+    torch.manual_seed(4)
+    y = FastDropout(0.2).train()(x)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y != 0, reference.bool())
+    torch.testing.assert_close(y[y != 0], (x * (1 / 0.8))[y != 0])
+
+
 def _qkv(seed=0, batch=2, heads=3, length=7, dim=4):
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(batch, heads, length, dim, generator=g, requires_grad=True) for _ in range(3))
@@ -66,7 +82,7 @@ def test_attention_with_dropout_is_softmax_then_dropout(monkeypatch):
     q, k, v, mask = _qkv()
     p = 0.25
     dropped = torch.rand(2, 3, 7, 7, generator=torch.Generator().manual_seed(1)) < p
-    monkeypatch.setattr(fast_dropout, "keep_mask", lambda shape, prob: (~dropped).float())
+    monkeypatch.setattr(fast_dropout, "keep_mask", lambda shape, prob, dtype: (~dropped).to(dtype))
     module = nn.Module()
     out, _ = attention_forward(module, q, k, v, mask, dropout=p, scaling=0.5)
     scores = (q @ k.transpose(-1, -2)) * 0.5 + torch.where(mask, 0.0, torch.finfo(torch.float32).min)
@@ -75,6 +91,23 @@ def test_attention_with_dropout_is_softmax_then_dropout(monkeypatch):
     grads = torch.autograd.grad(out.square().sum(), (q, k, v))
     for a, b in zip(grads, torch.autograd.grad(expected.square().sum(), (q, k, v))):
         torch.testing.assert_close(a, b)
+
+
+def test_bf16_attention_with_dropout_takes_the_fast_path(monkeypatch):
+    """Under CPU autocast the attention tensors are bf16: still our mask, still HF's formula."""
+    q, k, v, mask = _qkv()
+    q, k, v = (t.detach().to(torch.bfloat16) for t in (q, k, v))
+    p = 0.25
+    dropped = torch.rand(2, 3, 7, 7, generator=torch.Generator().manual_seed(1)) < p
+    calls = []
+    monkeypatch.setattr(fast_dropout, "keep_mask",
+                        lambda shape, prob, dtype: calls.append(dtype) or (~dropped).to(dtype))
+    out, _ = attention_forward(nn.Module(), q, k, v, mask, dropout=p, scaling=0.5)
+    assert calls == [torch.bfloat16] and out.dtype == torch.bfloat16
+    q32, k32, v32 = (t.float() for t in (q, k, v))
+    scores = (q32 @ k32.transpose(-1, -2)) * 0.5 + torch.where(mask, 0.0, torch.finfo(torch.float32).min)
+    expected = ((torch.softmax(scores, -1) * (~dropped) / (1 - p)) @ v32).transpose(1, 2)
+    torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)
 
 
 def test_attention_without_dropout_is_sdpa():

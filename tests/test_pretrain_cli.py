@@ -170,3 +170,25 @@ def test_bad_input_fails_cleanly(tmp_path, capsys):
     assert main(stage_args("pretrain-generator", paths, tmp_path / "out")) == 2
     assert "pretrain.generator.checkpoint_epochs" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_bf16_autocast_on_a_cpu_runs_both_stages(trained, tmp_path):
+    """``pretrain.speed.amp: bf16`` on a CPU: both commands run, checkpoints stay float32 and
+    the same draws (fast dropout serves bf16 from the same stream) give the float32 run's
+    losses to bf16 precision."""
+    folder, _ = trained
+    config = json.loads(json.dumps(TINY))
+    config["pretrain"]["speed"] = {"amp": "bf16"}
+    paths = write_inputs(tmp_path, config)
+    assert main(stage_args("pretrain-generator", paths, tmp_path / "generator")) == 0
+    gens = [str(tmp_path / "generator" / f"epoch{e}") for e in (0, 2)]
+    assert main(stage_args("pretrain-discriminator", paths, tmp_path / "discriminator", "--generators", *gens)) == 0
+    for stage, last in (("generator", "epoch2"), ("discriminator", "epoch4")):
+        mixed = weights(tmp_path / stage / last)
+        assert {t.dtype for t in mixed.values()} == {torch.float32}
+        assert load_checkpoint(tmp_path / stage / last).meta["config"]["pretrain"]["speed"]["amp"] == "bf16"
+        ours = pd.read_csv(tmp_path / stage / "metrics.tsv", sep="\t")
+        reference = pd.read_csv(folder / stage / "metrics.tsv", sep="\t")
+        assert ours["train_loss"].iloc[0] != reference["train_loss"].iloc[0]  # bf16 products ran
+        np.testing.assert_allclose(ours["train_loss"].iloc[0], reference["train_loss"].iloc[0], rtol=0.02)
+        np.testing.assert_allclose(ours["test_loss"], reference["test_loss"], rtol=0.05)

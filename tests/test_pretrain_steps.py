@@ -189,3 +189,84 @@ def test_generator_step_with_an_unselected_group(data):
     task = GeneratorTask(model, torch.optim.SGD(model.parameters(), lr=0.5), CPU, None, True)
     sums, count = task.train_batch(batch)
     assert count == batch.n_selected > 0 and torch.isfinite(sums).all()
+
+
+def _relative_gap(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def test_bf16_autocast_on_cpu_tracks_the_float32_step(data):
+    """``amp: bf16`` on a CPU: the products run in bf16 (the loss differs from float32's) while
+    the weights stay float32 and the loss and the update agree with float32 to bf16 precision."""
+    table, _ = data
+    batch = _batch(data, Padding(dynamic=True, groups=2))
+    results = {}
+    for amp in (None, torch.bfloat16):
+        gen = _model("generator", table)
+        start = [p.detach().clone() for p in gen.parameters()]
+        gen_sums, gen_count = GeneratorTask(gen, torch.optim.SGD(gen.parameters(), lr=0.5), CPU, amp,
+                                            True).train_batch(batch)
+        disc = _discriminator_task(table)
+        disc.amp = amp
+        disc_start = [p.detach().clone() for p in disc.model.parameters() if p.requires_grad]
+        disc_sums, disc_count = disc.train_batch(batch)
+        results[amp] = {
+            "losses": (float(gen_sums[0]) / gen_count, float(disc_sums[0]) / disc_count),
+            "updates": [p.detach() - s for p, s in zip(gen.parameters(), start)]
+            + [p.detach() - s for p, s in zip((p for p in disc.model.parameters() if p.requires_grad), disc_start)],
+            "dtypes": {p.dtype for p in gen.parameters()} | {p.dtype for p in disc.model.parameters()},
+        }
+    exact, mixed = results[None], results[torch.bfloat16]
+    assert mixed["dtypes"] == {torch.float32}
+    assert mixed["losses"] != exact["losses"]  # bf16 products did run
+    assert mixed["losses"] == pytest.approx(exact["losses"], rel=2e-2)
+    # (key biases have a zero gradient in exact arithmetic: their rounding noise is no signal)
+    moved = [(a, b) for a, b in zip(mixed["updates"], exact["updates"]) if float(b.norm()) > 1e-6]
+    assert len(moved) > 10
+    assert max(_relative_gap(a, b) for a, b in moved) < 0.1
+
+
+def test_amp_setting_resolution(monkeypatch, caplog):
+    """auto never turns bf16 on for a CPU (CPU numbers do not depend on the CPU model); bf16 on a
+    CPU without native bf16 products still runs, with a warning that it will be slower."""
+    from microbiome_lm.train import device as device_module
+
+    assert device_module.amp_dtype("auto", CPU) is None
+    assert device_module.amp_dtype("off", CPU) is None and device_module.amp_dtype(False, CPU) is None
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    with caplog.at_level("WARNING"):
+        assert device_module.amp_dtype("bf16", CPU) is torch.bfloat16
+    assert not caplog.records
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level("WARNING"):
+        assert device_module.amp_dtype("bf16", CPU) is torch.bfloat16
+    assert "no native bf16" in caplog.text
+
+
+def test_auto_length_groups_are_the_cheapest_split():
+    """length_groups auto: the split of the length-sorted batch minimising padded positions plus
+    a per-group cost (brute force over all splits agrees); bf16 autocast pays more per group."""
+    from itertools import combinations
+
+    from microbiome_lm.train.batching import padding_for
+
+    fp32, bf16 = padding_for("auto", True, CPU, 200), padding_for("auto", True, CPU, 200, torch.bfloat16)
+    assert (fp32.group_cost, bf16.group_cost) == (30, 90)
+    assert padding_for("auto", True, CPU, 32).group_cost > 1000  # toy widths: one group
+    assert padding_for("auto", True, torch.device("cuda"), 200).groups == 1
+    assert padding_for(4, True, CPU, 200, torch.bfloat16).groups == 4
+    lengths = sorted(np.random.default_rng(3).integers(51, 402, size=10).tolist(), reverse=True)
+
+    def cost(padding, sizes):
+        starts = np.cumsum([0] + sizes[:-1])
+        return sum(n * padding.width(lengths[s], 513) + padding.group_cost for s, n in zip(starts, sizes))
+
+    def brute_force(padding):
+        splits = ([b - a for a, b in zip((0, *cuts), (*cuts, len(lengths)))]
+                  for k in range(len(lengths)) for cuts in combinations(range(1, len(lengths)), k))
+        return min(cost(padding, s) for s in splits)
+
+    for padding in (fp32, bf16):
+        sizes = padding.group_sizes(lengths, 513)
+        assert sum(sizes) == len(lengths) and cost(padding, sizes) == brute_force(padding)
+    assert 1 < len(bf16.group_sizes(lengths, 513)) < len(fp32.group_sizes(lengths, 513))

@@ -20,6 +20,8 @@ probability p to float precision). The kept values are scaled by 1 / (1 - p) as
   in as few passes as the maths allows.
 
 Off the CPU both fall back to torch's own (fast, Philox-based) dropout and SDPA kernels.
+On the CPU both serve float32 and the bf16/fp16 tensors of mixed precision (``amp: bf16``,
+where torch's ``bernoulli_`` cost even more than in float32).
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 ATTENTION_NAME = "sdpa_fast_dropout"
+FAST_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def keep_mask(shape: tuple[int, ...], p: float) -> torch.Tensor:
-    """A float32 CPU tensor of 0 (dropped, probability ``p``) and 1 (kept), elements independent.
+def keep_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A CPU tensor of ``dtype`` holding 0 (dropped, probability ``p``) and 1 (kept), elements independent.
 
     Each element takes a 16-bit word w: dropped when w < floor(p * 2**16); the words equal to
     that bound (one in 65,536) are dropped with the remaining fraction by one more uniform
@@ -54,16 +57,18 @@ def keep_mask(shape: tuple[int, ...], p: float) -> torch.Tensor:
     keep = words >= np.uint16(bound)
     edge = np.flatnonzero(words == np.uint16(bound))
     keep[edge] = rng.random(len(edge)) >= fraction
-    return torch.from_numpy(keep.view(np.uint8).astype(np.float32)).view(shape)
+    if dtype == torch.float32:
+        return torch.from_numpy(keep.view(np.uint8).astype(np.float32)).view(shape)
+    return torch.from_numpy(keep.view(np.uint8)).to(dtype).view(shape)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """``F.dropout`` with the fast CPU mask."""
     if not training or p == 0.0:
         return x
-    if x.device.type != "cpu" or p >= 1.0 or x.dtype != torch.float32:
+    if x.device.type != "cpu" or p >= 1.0 or x.dtype not in FAST_DTYPES:
         return nn.functional.dropout(x, p, training)
-    return x * keep_mask(tuple(x.shape), p) * (1.0 / (1.0 - p))
+    return x * keep_mask(tuple(x.shape), p, x.dtype) * (1.0 / (1.0 - p))
 
 
 class FastDropout(nn.Dropout):
@@ -81,7 +86,7 @@ def attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
     ``attention_mask`` is what HF's ``sdpa_mask`` builds: None or a bool ``(batch, 1, q, k)``
     tensor, True where attended.
     """
-    if dropout == 0.0 or query.device.type != "cpu" or query.dtype != torch.float32:
+    if dropout == 0.0 or query.device.type != "cpu" or query.dtype not in FAST_DTYPES:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     scale = query.shape[-1] ** -0.5 if scaling is None else scaling
@@ -92,7 +97,7 @@ def attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
         else:
             scores.add_(attention_mask)
     probs = torch.softmax(scores, dim=-1)
-    kept = probs * keep_mask(tuple(probs.shape), dropout)
+    kept = probs * keep_mask(tuple(probs.shape), dropout, probs.dtype)
     out = torch.matmul(kept, value) * (1.0 / (1.0 - dropout))  # scale the small tensor, not the L x L one
     return out.transpose(1, 2).contiguous(), None
 

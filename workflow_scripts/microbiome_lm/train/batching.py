@@ -74,16 +74,21 @@ class Padding:
         return sizes[::-1]
 
 
-def padding_for(setting: int | str, dynamic: bool, device: torch.device, hidden_size: int) -> Padding:
+def padding_for(setting: int | str, dynamic: bool, device: torch.device, hidden_size: int,
+                amp: torch.dtype | None = None) -> Padding:
     """The ``pretrain.speed`` padding: ``length_groups: auto`` never splits on CUDA (kernel
     launches cost more than the padding they save); on a CPU the cost of a group is
     ~1.2e6 / hidden_size**2 positions (per-call overhead over per-position work, measured
-    with benchmarks/pretrain_throughput.py: ~30 for the paper's width, over 1,000 for toy ones)."""
+    with benchmarks/pretrain_throughput.py: ~30 for the paper's width, over 1,000 for toy ones),
+    three times that under bf16 autocast, whose products are cheaper per position while each
+    call still pays its casts and kernel set-up (paper width: ~25 vs ~21 samples/s for the
+    discriminator step at 30)."""
     if setting != "auto":
         return Padding(dynamic=dynamic, groups=int(setting))
     if device.type == "cuda":
         return Padding(dynamic=dynamic, groups=1)
-    return Padding(dynamic=dynamic, groups=None, group_cost=max(16, 1_200_000 // hidden_size**2))
+    cost = max(16, 1_200_000 // hidden_size**2) * (3 if amp is not None else 1)
+    return Padding(dynamic=dynamic, groups=None, group_cost=cost)
 
 
 @dataclass

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
 
 from ..core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -18,11 +21,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 matrix products natively on this CPU (AVX512-BF16 or AMX);
+    elsewhere it emulates them, which is slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def amp_dtype(setting: str | bool, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast: ``auto`` enables it on CUDA devices that support bf16, never on CPU."""
+    """bf16 autocast: ``auto`` enables it on CUDA devices that support bf16, never on CPU, so
+    that a CPU run's numbers do not depend on the CPU model; ``bf16`` asks for it anywhere."""
     if setting in ("off", False):
         return None
     if setting == "bf16":
+        if device.type == "cpu" and not cpu_has_native_bf16():
+            log.warning("pretrain.speed.amp is bf16 but this CPU has no native bf16 matrix products "
+                        "(AVX512-BF16 or AMX): they are emulated and slower than with amp: off")
         return torch.bfloat16
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16

@@ -77,8 +77,8 @@ class Setup:
                                          f"{self.stage_cfg['batch_size']} (pretrain.{role}.drop_last is true)")
         speed = cfg["pretrain"]["speed"]
         hidden = (model_cfg["generator"] if role == "generator" else model_cfg)["hidden_size"]
-        self.padding = padding_for(speed["length_groups"], speed["dynamic_padding"], self.device, hidden)
         self.amp = amp_dtype(speed["amp"], self.device)
+        self.padding = padding_for(speed["length_groups"], speed["dynamic_padding"], self.device, hidden, self.amp)
         self.probs = MaskingProbs.from_config(self.stage_cfg)
         inputs = {"train": args.train, "test": args.test, "vocab_embeddings": args.vocab_embeddings,
                   **(extra_inputs or {})}
