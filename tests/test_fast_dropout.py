@@ -77,6 +77,12 @@ def _qkv(seed=0, batch=2, heads=3, length=7, dim=4):
     return q, k, v, mask
 
 
+def _eager_attention(q, k, v, mask, dropped, p):
+    """HF's eager attention at scale 0.5 in float32, with the given positions dropped."""
+    scores = (q @ k.transpose(-1, -2)) * 0.5 + torch.where(mask, 0.0, torch.finfo(torch.float32).min)
+    return ((torch.softmax(scores, -1) * (~dropped) / (1 - p)) @ v).transpose(1, 2)
+
+
 def test_attention_with_dropout_is_softmax_then_dropout(monkeypatch):
     """Given the same dropped positions, our attention equals HF's eager formula, values and gradients."""
     q, k, v, mask = _qkv()
@@ -85,8 +91,7 @@ def test_attention_with_dropout_is_softmax_then_dropout(monkeypatch):
     monkeypatch.setattr(fast_dropout, "keep_mask", lambda shape, prob, dtype: (~dropped).to(dtype))
     module = nn.Module()
     out, _ = attention_forward(module, q, k, v, mask, dropout=p, scaling=0.5)
-    scores = (q @ k.transpose(-1, -2)) * 0.5 + torch.where(mask, 0.0, torch.finfo(torch.float32).min)
-    expected = ((torch.softmax(scores, -1) * (~dropped) / (1 - p)) @ v).transpose(1, 2)
+    expected = _eager_attention(q, k, v, mask, dropped, p)
     torch.testing.assert_close(out, expected)
     grads = torch.autograd.grad(out.square().sum(), (q, k, v))
     for a, b in zip(grads, torch.autograd.grad(expected.square().sum(), (q, k, v))):
@@ -104,9 +109,7 @@ def test_bf16_attention_with_dropout_takes_the_fast_path(monkeypatch):
                         lambda shape, prob, dtype: calls.append(dtype) or (~dropped).to(dtype))
     out, _ = attention_forward(nn.Module(), q, k, v, mask, dropout=p, scaling=0.5)
     assert calls == [torch.bfloat16] and out.dtype == torch.bfloat16
-    q32, k32, v32 = (t.float() for t in (q, k, v))
-    scores = (q32 @ k32.transpose(-1, -2)) * 0.5 + torch.where(mask, 0.0, torch.finfo(torch.float32).min)
-    expected = ((torch.softmax(scores, -1) * (~dropped) / (1 - p)) @ v32).transpose(1, 2)
+    expected = _eager_attention(*(t.float() for t in (q, k, v)), mask, dropped, p)
     torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)
 
 
